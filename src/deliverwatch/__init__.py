@@ -1,0 +1,3 @@
+"""deliverwatch: email deliverability monitoring."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Domain authentication checks: one module per standard, each with a ``check_*`` coroutine."""
