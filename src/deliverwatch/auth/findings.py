@@ -125,6 +125,8 @@ _SPECS: list[tuple[str, Severity, int, str, str]] = [
      "Remove t=y once reports show your sources pass."),
     ("dmarc.psd_subdomain", I, 0, "The record is inherited from the organizational domain.",
      "Publish a record at _dmarc.<subdomain> if the subdomain needs its own policy or reports."),
+    ("dmarc.unknown_tag", I, 0, "The record has a tag DMARC does not define; receivers ignore it.",
+     "Check the tag for a typo (rua, ruf, sp, np, adkim, aspf, fo, rf, ri, t, psd) or remove it."),
     # --- DKIM (RFC 6376) ---
     ("dkim.no_selector_found", W, 10,
      "No DKIM key was found at any configured or common selector.",
@@ -138,6 +140,10 @@ _SPECS: list[tuple[str, Severity, int, str, str]] = [
      "Nothing to do if the selector is retired; otherwise publish the current public key."),
     ("dkim.invalid_key", E, 15, "The key record does not parse or its public key does not decode.",
      "Republish the key record as v=DKIM1; k=rsa; p=<base64 public key> exactly as your ESP gives it."),
+    ("dkim.selector_missing", W, 5,
+     "A configured DKIM selector has no key record, or a selector's CNAME points at no key.",
+     "Publish the key at <selector>._domainkey.<domain> (or the CNAME your ESP gives), or remove "
+     "the selector from config if it is retired."),
     # --- BIMI ---
     ("bimi.syntax_error", W, 3, "The BIMI record does not parse.",
      'Publish TXT at default._bimi.<domain>: "v=BIMI1; l=https://…/logo.svg; a=https://…/vmc.pem".'),
@@ -181,6 +187,11 @@ _SPECS: list[tuple[str, Severity, int, str, str]] = [
      "Point MX at a host name with an A/AAAA record."),
     ("mx.points_to_cname", W, 3, "An MX target is a CNAME, which RFC 5321 §5.1 forbids.",
      "Point MX at the canonical host name."),
+    # --- Sending IPs ---
+    ("rdns.no_fcrdns", E, 10,
+     "A sending IP has no forward-confirmed reverse DNS; Gmail requires it of bulk senders.",
+     "Ask the IP's owner (your ESP or host) to set a PTR to a host name whose A/AAAA record "
+     "returns the same IP."),
     # --- Blocklists ---
     ("blocklist.listed", E, 20, "The domain or a sending IP is listed on a blocklist.",
      "Find and stop the cause (compromised account, purchased list, missing unsubscribe), then "
@@ -188,6 +199,11 @@ _SPECS: list[tuple[str, Severity, int, str, str]] = [
     ("blocklist.query_refused", W, 0,
      "The blocklist refused the query (127.255.255.x): the resolver is blocked, the result is unknown.",
      "Query the list through your own recursive resolver, or register for a data feed."),
+    ("blocklist.bogus_answer", W, 0,
+     "A blocklist answered outside 127.0.0.0/8, which is not a listing (RFC 5782 §2.1): the "
+     "resolver rewrites NXDOMAIN or the list is gone; the result is unknown.",
+     "Query blocklists through a resolver that does not rewrite NXDOMAIN answers, and remove "
+     "lists that no longer operate from the configuration."),
     # --- DNS trouble ---
     ("dns.timeout", W, 0, "A lookup timed out after retries: the result is unknown, not missing.",
      "Check the domain's authoritative servers; rerun with a longer --timeout."),
@@ -234,3 +250,37 @@ def section_status(findings: Iterable[Finding], *, unknown: bool = False) -> Sec
     if unknown:
         return "unknown"
     return "warning" if worst == Severity.WARNING.rank else "ok"
+
+
+def catalogue_markdown() -> str:
+    """``docs/findings.md``: regenerate with ``python -m deliverwatch.auth.findings``."""
+    lines = [
+        "# Finding codes",
+        "",
+        "Every finding `deliverwatch check` reports, grouped by standard. Codes are stable: match",
+        "on them in scripts and CI gates. The severity is the default (some findings are raised",
+        "at a lower one, e.g. a 1536-bit DKIM key is a warning, a 512-bit key an error); the",
+        "penalty is what the code takes off the 100-point score, once per code.",
+        "",
+        "Generated from `src/deliverwatch/auth/findings.py` by",
+        "`python -m deliverwatch.auth.findings > docs/findings.md`; a test fails when it is stale.",
+    ]
+    area = ""
+    for spec in CATALOGUE.values():
+        prefix = spec.code.split(".", 1)[0]
+        if prefix != area:
+            area = prefix
+            lines += ["", f"## {prefix}", ""]
+        lines += [
+            f"### `{spec.code}`",
+            "",
+            f"- severity: **{spec.severity.value}**, penalty: {spec.penalty}",
+            f"- what it means: {spec.title}",
+            f"- fix: {spec.fix}",
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(catalogue_markdown(), end="")

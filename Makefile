@@ -1,0 +1,41 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= deliverwatch.example.yaml
+
+.PHONY: run test lint check format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: audit the domains of the example config (the main job until the service lands)
+run: $(STAMP)
+	$(BIN)/deliverwatch check --config $(CONFIG) --fail-on never
+
+## test: the whole test suite against real local servers
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## lint: ruff, ruff format --check, mypy (strict) on the package
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+check: lint test
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+## bench: the DNS audit benchmark against checkdmarc (outside CI; see docs/benchmarks.md)
+bench: $(STAMP)
+	$(BIN)/python bench/check_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from deliverwatch.cli import main
+
+main()

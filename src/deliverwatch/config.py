@@ -1,0 +1,193 @@
+"""``deliverwatch.yaml``: pydantic models, environment overrides and ``*_FILE`` secrets.
+
+Every command works without a config file (all keys have defaults). Precedence, lowest first:
+built-in defaults, the YAML file, environment variables, command-line flags.
+
+Environment overrides use the ``DELIVERWATCH_`` prefix and ``__`` between nested keys::
+
+    DELIVERWATCH_DNS__TIMEOUT=5            # dns.timeout
+    DELIVERWATCH_DNS__NAMESERVERS=1.1.1.1,9.9.9.9
+    DELIVERWATCH_DATABASE_URL_FILE=/run/secrets/db   # any key: *_FILE reads the value from a file
+
+Errors name the offending key (``dns.timeout: Input should be greater than 0``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from deliverwatch.dns import Nameserver
+
+ENV_PREFIX = "DELIVERWATCH_"
+DEFAULT_CONFIG_NAMES = ("deliverwatch.yaml", "deliverwatch.yml")
+
+DEFAULT_DNSBL_ZONES = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
+DEFAULT_DBL_ZONES = ["dbl.spamhaus.org", "multi.surbl.org"]
+
+
+def _split_commas(value: Any) -> Any:
+    """Lists given as one string (environment overrides) are comma-separated."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+StrList = Annotated[list[str], BeforeValidator(_split_commas)]
+
+
+class ConfigError(Exception):
+    """A config file or override that cannot be used; the message names the key."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DnsSettings(_Model):
+    """How lookups are made (the DNS seam)."""
+
+    nameservers: StrList = Field(default_factory=list)
+    timeout: float = Field(2.0, gt=0, le=60)
+    retries: int = Field(1, ge=0, le=5)
+    concurrency: int = Field(256, ge=1, le=10_000)
+
+    @field_validator("nameservers")
+    @classmethod
+    def _valid(cls, value: list[str]) -> list[str]:
+        for server in value:
+            try:
+                Nameserver.parse(server)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{server!r} is not an IP address with an optional :port ({exc})"
+                ) from exc
+        return value
+
+
+class HttpSettings(_Model):
+    """Outbound HTTPS fetches (MTA-STS policy, BIMI logo): bounded, private addresses refused."""
+
+    enabled: bool = True
+    timeout: float = Field(10.0, gt=0, le=120)
+    max_bytes: int = Field(512_000, ge=1024, le=50_000_000)
+    allow_private: bool = False
+    ca_bundle: str | None = None
+    https_port: int = Field(443, ge=1, le=65535)
+
+
+class BlocklistSettings(_Model):
+    dnsbl: StrList = Field(default_factory=lambda: list(DEFAULT_DNSBL_ZONES))
+    dbl: StrList = Field(default_factory=lambda: list(DEFAULT_DBL_ZONES))
+
+
+class DomainConfig(_Model):
+    """A monitored sending domain."""
+
+    name: str = Field(min_length=1)
+    dkim_selectors: StrList = Field(default_factory=list)
+    sending_ips: StrList = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().rstrip(".").lower()
+
+    @field_validator("sending_ips")
+    @classmethod
+    def _ips(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for ip in value:
+            ipaddress.ip_address(ip)
+        return value
+
+
+class CheckSettings(_Model):
+    """Defaults of ``deliverwatch check``."""
+
+    concurrency: int = Field(64, ge=1, le=5000, description="domains audited at once")
+    fail_on: Literal["error", "warning", "never"] = "error"
+    common_selectors: bool = True
+
+
+class Config(_Model):
+    database_url: str = "sqlite:///deliverwatch.db"
+    dns: DnsSettings = Field(default_factory=DnsSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    blocklists: BlocklistSettings = Field(default_factory=BlocklistSettings)
+    check: CheckSettings = Field(default_factory=CheckSettings)
+    domains: list[DomainConfig] = Field(default_factory=list)
+
+    def domain(self, name: str) -> DomainConfig:
+        """The config of ``name``, or an empty one for a domain given only on the command line."""
+        name = name.strip().rstrip(".").lower()
+        return next((d for d in self.domains if d.name == name), DomainConfig(name=name))
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (or ./deliverwatch.yaml if present), apply env overrides, validate."""
+    env = os.environ if env is None else env
+    if path is None and env.get(f"{ENV_PREFIX}CONFIG"):
+        path = Path(env[f"{ENV_PREFIX}CONFIG"])
+    if path is None:
+        path = next((Path(n) for n in DEFAULT_CONFIG_NAMES if Path(n).is_file()), None)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of keys")
+        data = loaded or {}
+    _apply_env(data, env)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        where = f"{path}: " if path else ""
+        raise ConfigError(where + format_validation_error(exc)) from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        lines.append(f"{key}: {message}")
+    return "; ".join(lines)
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, value in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        key = name.removeprefix(ENV_PREFIX).lower()
+        if key.endswith("_file"):
+            try:
+                value = Path(value).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{name}: cannot read {value}: {exc.strerror or exc}") from exc
+            key = key.removesuffix("_file")
+        parts = key.split("__")
+        target = data
+        for part in parts[:-1]:
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {part} is not a section")
+            target = child
+        target[parts[-1]] = value
