@@ -39,7 +39,12 @@ def test_good_domain_is_ok(dns_server: DNSServer) -> None:
     assert report["dmarc"]["policy"] == "reject"
     assert report["dmarc"]["location"] == "_dmarc.good.audit.test"
     [s1] = [s for s in report["dkim"]["selectors"] if s["selector"] == "s1"]
-    assert (s1["found"], s1["key_type"], s1["key_bits"], s1["testing"]) == (True, "rsa", 2048, False)
+    assert (s1["found"], s1["key_type"], s1["key_bits"], s1["testing"]) == (
+        True,
+        "rsa",
+        2048,
+        False,
+    )
     [host] = report["mx"]["hosts"]
     assert host["host"] == "mx1.good.audit.test" and host["addresses"] == ["198.18.0.25"]
     assert host["ptr"][0]["fcrdns"] is True
@@ -53,8 +58,13 @@ def test_bad_domain_fails_with_every_problem(dns_server: DNSServer) -> None:
     report = json.loads(out)
     assert code == 1
     assert report["status"] == "error"
-    assert {"spf.permissive_all", "dmarc.missing", "dkim.no_selector_found", "mx.missing",
-            "requirements.unmet"} <= codes(report)
+    assert {
+        "spf.permissive_all",
+        "dmarc.missing",
+        "dkim.no_selector_found",
+        "mx.missing",
+        "requirements.unmet",
+    } <= codes(report)
     assert report["grade"] == "F" or report["score"] < 60
     assert all(f["fix"] for f in report["findings"])
 
@@ -106,8 +116,18 @@ def test_text_report_shows_findings_and_fixes(dns_server: DNSServer) -> None:
 
 
 def test_sending_ips_forward_confirmed(dns_server: DNSServer) -> None:
-    _, out = run(dns_server, "good.audit.test", "--selector", "s1", "--ip", "198.18.0.10",
-                 "--ip", "198.18.0.11", "--format", "json")
+    _, out = run(
+        dns_server,
+        "good.audit.test",
+        "--selector",
+        "s1",
+        "--ip",
+        "198.18.0.10",
+        "--ip",
+        "198.18.0.11",
+        "--format",
+        "json",
+    )
     report = json.loads(out)
     by_ip = {ip["address"]: ip for ip in report["sending_ips"]}
     assert by_ip["198.18.0.10"]["fcrdns"] is True
@@ -124,8 +144,9 @@ def test_domains_file_and_config(dns_server: DNSServer, tmp_path: Path) -> None:
         "domains:\n  - name: good.audit.test\n    dkim_selectors: [s1]\n"
         "check:\n  common_selectors: false\n"
     )
-    _, out = run(dns_server, "--domains-file", str(listing), "--config", str(config),
-                 "--format", "json")
+    _, out = run(
+        dns_server, "--domains-file", str(listing), "--config", str(config), "--format", "json"
+    )
     good, bad = json.loads(out)
     assert (good["domain"], bad["domain"]) == ("good.audit.test", "bad.audit.test")
     assert [s["selector"] for s in good["dkim"]["selectors"]] == ["s1"]
@@ -141,8 +162,13 @@ def test_domains_file_and_config(dns_server: DNSServer, tmp_path: Path) -> None:
         (["good.audit.test", "--domains-file", "/nonexistent/list"], "--domains-file"),
     ],
 )
-def test_usage_errors_exit_2(dns_server: DNSServer, args: list[str], message: str,
-                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_usage_errors_exit_2(
+    dns_server: DNSServer,
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.chdir(tmp_path)  # no ./deliverwatch.yaml with domains
     result = CliRunner().invoke(app, ["check", "--nameserver", dns_server.address, *args])
     assert result.exit_code == 2
@@ -159,9 +185,24 @@ def test_bad_config_exits_2_naming_the_key(dns_server: DNSServer, tmp_path: Path
 
 def test_console_script_runs(dns_server: DNSServer) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "deliverwatch", "check", "good.audit.test", "--selector", "s1",
-         "--nameserver", dns_server.address, *BASE, "--format", "jsonl"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "deliverwatch",
+            "check",
+            "good.audit.test",
+            "--selector",
+            "s1",
+            "--nameserver",
+            dns_server.address,
+            *BASE,
+            "--format",
+            "jsonl",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["status"] == "ok"

@@ -43,7 +43,9 @@ async def test_wildcard(resolver: Resolver) -> None:
     assert answer.records == ("wildcard",)
 
 
-async def test_truncated_answer_falls_back_to_tcp(resolver: Resolver, dns_server: DNSServer) -> None:
+async def test_truncated_answer_falls_back_to_tcp(
+    resolver: Resolver, dns_server: DNSServer
+) -> None:
     answer = await resolver.txt("big.dnstest.test")
     assert answer.ok
     assert len(answer.records[0]) == 2000
@@ -55,8 +57,9 @@ async def test_truncated_answer_falls_back_to_tcp(resolver: Resolver, dns_server
     ("name", "status"),
     [("x.timeout.test", "timeout"), ("x.servfail.test", "servfail"), ("x.refused.test", "refused")],
 )
-async def test_failures_are_unknown_and_retried(resolver: Resolver, dns_server: DNSServer,
-                                                name: str, status: str) -> None:
+async def test_failures_are_unknown_and_retried(
+    resolver: Resolver, dns_server: DNSServer, name: str, status: str
+) -> None:
     before = sum(1 for q in dns_server.queries if q[0] == name)
     answer = await resolver.txt(name)
     assert answer.status == status
@@ -65,19 +68,24 @@ async def test_failures_are_unknown_and_retried(resolver: Resolver, dns_server: 
     assert sent == 2  # the first try and one retry
 
 
-async def test_concurrent_lookups_share_one_query(resolver: Resolver, dns_server: DNSServer) -> None:
+async def test_concurrent_lookups_share_one_query(
+    resolver: Resolver, dns_server: DNSServer
+) -> None:
     before = sum(1 for q in dns_server.queries if q[0] == "dnstest.test" and q[1] == "MX")
     answers = await asyncio.gather(*(resolver.query("dnstest.test", "MX") for _ in range(50)))
     assert {a.records for a in answers} == {("10 mail.dnstest.test",)}
-    assert sum(1 for q in dns_server.queries if q[0] == "dnstest.test" and q[1] == "MX") - before == 1
+    assert (
+        sum(1 for q in dns_server.queries if q[0] == "dnstest.test" and q[1] == "MX") - before == 1
+    )
     assert resolver.stats.cache_hits == 49
 
 
 async def test_unreachable_nameserver_costs_timeout_plus_one_retry() -> None:
     # a bound UDP socket that never answers: the worst case for a stub resolver
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
-                                                       local_addr=("127.0.0.1", 0))
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
     port = transport.get_extra_info("sockname")[1]
     try:
         resolver = Resolver([f"127.0.0.1:{port}"], timeout=0.2, retries=1)

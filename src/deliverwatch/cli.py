@@ -74,35 +74,64 @@ def read_domains_file(path: Path) -> list[str]:
 @app.command()
 def check(
     domains: Annotated[list[str] | None, typer.Argument(help="Domains to audit.")] = None,
-    domains_file: Annotated[Path | None, typer.Option(
-        "--domains-file", help="File with one domain per line ('-' for stdin).")] = None,
-    config_path: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="Config file (default ./deliverwatch.yaml).")] = None,
-    nameserver: Annotated[list[str] | None, typer.Option(
-        "--nameserver", help="Resolver address HOST[:PORT]; repeat for several.")] = None,
-    timeout: Annotated[float | None, typer.Option(
-        "--timeout", min=0.01, help="Seconds per DNS attempt (one retry follows a failure).")
+    domains_file: Annotated[
+        Path | None,
+        typer.Option("--domains-file", help="File with one domain per line ('-' for stdin)."),
     ] = None,
-    concurrency: Annotated[int | None, typer.Option(
-        "--concurrency", min=1, help="Domains audited at once.")] = None,
-    selector: Annotated[list[str] | None, typer.Option(
-        "--selector", help="DKIM selector to check (besides the common ones).")] = None,
-    ip: Annotated[list[str] | None, typer.Option(
-        "--ip", help="Sending IP: checked against DNSBLs and for forward-confirmed rDNS.")] = None,
-    dnsbl: Annotated[list[str] | None, typer.Option(
-        "--dnsbl", help="IP blocklist zone (replaces the configured ones).")] = None,
-    dbl: Annotated[list[str] | None, typer.Option(
-        "--dbl", help="Domain blocklist zone (replaces the configured ones).")] = None,
-    no_blocklists: Annotated[bool, typer.Option(
-        "--no-blocklists", help="Skip blocklist queries.")] = False,
-    no_http: Annotated[bool, typer.Option(
-        "--no-http", help="Skip HTTPS fetches (MTA-STS policy, BIMI logo).")] = False,
-    no_common_selectors: Annotated[bool, typer.Option(
-        "--no-common-selectors", help="Check only the given/configured DKIM selectors.")] = False,
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Config file (default ./deliverwatch.yaml)."),
+    ] = None,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option("--nameserver", help="Resolver address HOST[:PORT]; repeat for several."),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout", min=0.01, help="Seconds per DNS attempt (one retry follows a failure)."
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="Domains audited at once.")
+    ] = None,
+    selector: Annotated[
+        list[str] | None,
+        typer.Option("--selector", help="DKIM selector to check (besides the common ones)."),
+    ] = None,
+    ip: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ip", help="Sending IP: checked against DNSBLs and for forward-confirmed rDNS."
+        ),
+    ] = None,
+    dnsbl: Annotated[
+        list[str] | None,
+        typer.Option("--dnsbl", help="IP blocklist zone (replaces the configured ones)."),
+    ] = None,
+    dbl: Annotated[
+        list[str] | None,
+        typer.Option("--dbl", help="Domain blocklist zone (replaces the configured ones)."),
+    ] = None,
+    no_blocklists: Annotated[
+        bool, typer.Option("--no-blocklists", help="Skip blocklist queries.")
+    ] = False,
+    no_http: Annotated[
+        bool, typer.Option("--no-http", help="Skip HTTPS fetches (MTA-STS policy, BIMI logo).")
+    ] = False,
+    no_common_selectors: Annotated[
+        bool,
+        typer.Option(
+            "--no-common-selectors", help="Check only the given/configured DKIM selectors."
+        ),
+    ] = False,
     output_format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = (
-        Format.text),
-    fail_on: Annotated[FailOn | None, typer.Option(
-        "--fail-on", help="Exit 1 when a finding reaches this severity.")] = None,
+        Format.text
+    ),
+    fail_on: Annotated[
+        FailOn | None,
+        typer.Option("--fail-on", help="Exit 1 when a finding reaches this severity."),
+    ] = None,
 ) -> None:
     """Audit domain authentication (SPF, DMARC, DKIM, BIMI, MTA-STS, TLS-RPT, MX, blocklists)."""
     config = _load(config_path)
@@ -136,15 +165,26 @@ def check(
         per_domain_selectors={d.name: tuple(d.dkim_selectors) for d in config.domains},
         per_domain_ips={d.name: tuple(d.sending_ips) for d in config.domains},
     )
-    http_settings = None if no_http or not config.http.enabled else HttpSettings(
-        timeout=config.http.timeout, max_bytes=config.http.max_bytes,
-        allow_private=config.http.allow_private, ca_bundle=config.http.ca_bundle,
-        https_port=config.http.https_port,
+    http_settings = (
+        None
+        if no_http or not config.http.enabled
+        else HttpSettings(
+            timeout=config.http.timeout,
+            max_bytes=config.http.max_bytes,
+            allow_private=config.http.allow_private,
+            ca_bundle=config.http.ca_bundle,
+            https_port=config.http.https_port,
+        )
     )
-    resolver = Resolver(parsed, timeout=timeout or config.dns.timeout,
-                        retries=config.dns.retries, concurrency=config.dns.concurrency)
-    session = AuditSession(resolver, options, http_settings,
-                           concurrency=concurrency or config.check.concurrency)
+    resolver = Resolver(
+        parsed,
+        timeout=timeout or config.dns.timeout,
+        retries=config.dns.retries,
+        concurrency=config.dns.concurrency,
+    )
+    session = AuditSession(
+        resolver, options, http_settings, concurrency=concurrency or config.check.concurrency
+    )
     artifact = str(domains_file) if domains_file and str(domains_file) != "-" else None
     reports = asyncio.run(_run(session, names, output_format, artifact))
     threshold = (fail_on or FailOn(config.check.fail_on)).value
@@ -168,17 +208,23 @@ async def _run(
     next_out = 0
     if output_format is Format.csv:
         sys.stdout.write(export.csv_header())
-    progress = Progress(TextColumn("[bold]auditing"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=True,
-                        disable=not (err.is_terminal and len(names) > 1))
+    progress = Progress(
+        TextColumn("[bold]auditing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not (err.is_terminal and len(names) > 1),
+    )
     with progress:
         task = progress.add_task("audit", total=len(names))
         async with session:
             async for index, report in session.audit_many(names):
-                results[index] = report.to_dict()
+                results[index] = data = report.to_dict()
                 progress.advance(task)
                 if output_format is Format.jsonl:
-                    sys.stdout.write(export.to_jsonl_line(results[index]) + "\n")
+                    sys.stdout.write(export.to_jsonl_line(data) + "\n")
                     sys.stdout.flush()
                 while next_out < len(names) and results[next_out] is not None:
                     ready = results[next_out]

@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from deliverwatch.dns import Nameserver
@@ -123,12 +124,28 @@ class CheckSettings(_Model):
     common_selectors: bool = True
 
 
+class RetentionSettings(_Model):
+    """How long the event store keeps raw events and each granularity of rollups."""
+
+    raw_events_days: int = Field(30, ge=1, le=3650)
+    minute_rollup_days: int = Field(7, ge=1, le=3650)
+    hour_rollup_days: int = Field(90, ge=1, le=3650)
+    rollup_months: int = Field(13, ge=1, le=1200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetentionSettings:
+        if self.minute_rollup_days > self.hour_rollup_days:
+            raise ValueError("minute_rollup_days must not be more than hour_rollup_days")
+        return self
+
+
 class Config(_Model):
     database_url: str = "sqlite:///deliverwatch.db"
-    dns: DnsSettings = Field(default_factory=DnsSettings)
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    blocklists: BlocklistSettings = Field(default_factory=BlocklistSettings)
-    check: CheckSettings = Field(default_factory=CheckSettings)
+    dns: DnsSettings = DnsSettings()
+    http: HttpSettings = HttpSettings()
+    blocklists: BlocklistSettings = BlocklistSettings()
+    check: CheckSettings = CheckSettings()
+    retention: RetentionSettings = RetentionSettings()
     domains: list[DomainConfig] = Field(default_factory=list)
 
     def domain(self, name: str) -> DomainConfig:

@@ -194,7 +194,9 @@ class Resolver:
             if rcode == dns.rcode.NXDOMAIN:
                 return Answer(name, rtype, "nxdomain", cnames=tuple(chain))
             if rcode != dns.rcode.NOERROR:
-                return Answer(name, rtype, "error", cnames=tuple(chain), error=dns.rcode.to_text(rcode))
+                return Answer(
+                    name, rtype, "error", cnames=tuple(chain), error=dns.rcode.to_text(rcode)
+                )
             if target is None or target == current:
                 return Answer(name, rtype, "nodata", cnames=tuple(chain))
             if target in chain[:-1] or target == name:
@@ -209,8 +211,9 @@ class Resolver:
             qname = dns.name.from_text(name)
         except (dns.exception.DNSException, ValueError) as exc:
             return None, ("error", f"invalid name: {exc}")
-        query = dns.message.make_query(qname, dns.rdatatype.from_text(rtype), use_edns=0,
-                                       payload=EDNS_PAYLOAD)
+        query = dns.message.make_query(
+            qname, dns.rdatatype.from_text(rtype), use_edns=0, payload=EDNS_PAYLOAD
+        )
         last: tuple[Status, str] = ("error", "no nameserver")
         start = random.randrange(len(self.nameservers))  # noqa: S311 - load spreading, not crypto
         for attempt in range(self.retries + 1):

@@ -48,8 +48,9 @@ class ZoneData:
 
     def load_file(self, path: Path, origin: str | None = None) -> None:
         origin_name = dns.name.from_text(origin or path.name.removesuffix(".zone"))
-        zone = dns.zone.from_file(str(path), origin=origin_name, relativize=False,
-                                  check_origin=False)
+        zone = dns.zone.from_file(
+            str(path), origin=origin_name, relativize=False, check_origin=False
+        )
         self.origins.add(origin_name)
         for name, node in zone.nodes.items():
             for rdataset in node.rdatasets:
@@ -61,7 +62,9 @@ class ZoneData:
     def add(self, name: str, rtype: str, *values: str, ttl: int = 300) -> None:
         owner = dns.name.from_text(name)
         rdtype = dns.rdatatype.from_text(rtype)
-        rrset = self.rrsets.get((owner, rdtype)) or dns.rrset.RRset(owner, dns.rdataclass.IN, rdtype)
+        rrset = self.rrsets.get((owner, rdtype)) or dns.rrset.RRset(
+            owner, dns.rdataclass.IN, rdtype
+        )
         rrset.ttl = ttl
         for value in values:
             rrset.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, value, origin=dns.name.root))
@@ -104,10 +107,24 @@ class ZoneData:
 class DNSServer:
     """Serve :class:`ZoneData` on 127.0.0.1 over UDP and TCP from a background thread."""
 
-    def __init__(self, data: ZoneData | None = None, *, delay: float = 0.0, port: int = 0) -> None:
+    def __init__(
+        self,
+        data: ZoneData | None = None,
+        *,
+        delay: float = 0.0,
+        port: int = 0,
+        lockstep: float = 0.0,
+    ) -> None:
+        """``lockstep``: hold UDP answers until no query has come for that many seconds, then
+        send them all; ``round_trips`` then counts the client's sequential waves of queries,
+        which tests assert on instead of timing the client."""
         self.data = data or ZoneData()
         self.delay = delay
         self.port = port
+        self.lockstep = lockstep
+        self.round_trips = 0
+        self._held: list[tuple[bytes, tuple[str, int]]] = []
+        self._flush: asyncio.TimerHandle | None = None
         self.behaviours: dict[dns.name.Name, str] = {}
         self.queries: list[tuple[str, str, str]] = []  # (name, type, transport), for assertions
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -131,8 +148,9 @@ class DNSServer:
             return None
         question = query.question[0]
         qname, rdtype = question.name, question.rdtype
-        self.queries.append((qname.to_text(omit_final_dot=True).lower(),
-                             dns.rdatatype.to_text(rdtype), transport))
+        self.queries.append(
+            (qname.to_text(omit_final_dot=True).lower(), dns.rdatatype.to_text(rdtype), transport)
+        )
         behaviour = self._behaviour(qname)
         if behaviour == "drop":
             return None
@@ -181,6 +199,21 @@ class DNSServer:
             if not exists:
                 response.set_rcode(dns.rcode.NXDOMAIN)
             return
+
+    def hold(
+        self, transport: asyncio.DatagramTransport, reply: bytes, addr: tuple[str, int]
+    ) -> None:
+        self._held.append((reply, addr))
+        if self._flush is not None:
+            self._flush.cancel()
+
+        def flush() -> None:
+            self.round_trips += 1
+            held, self._held = self._held, []
+            for data, to in held:
+                transport.sendto(data, to)
+
+        self._flush = asyncio.get_running_loop().call_later(self.lockstep, flush)
 
     # -- serving ---------------------------------------------------------------------------
     async def serve(self) -> None:
@@ -243,8 +276,12 @@ class _UDP(asyncio.DatagramProtocol):
         reply = self.server.respond(data, "udp")
         if reply is None or self.transport is None:
             return
-        if self.server.delay:
-            asyncio.get_running_loop().call_later(self.server.delay, self.transport.sendto, reply, addr)
+        if self.server.lockstep:
+            self.server.hold(self.transport, reply, addr)
+        elif self.server.delay:
+            asyncio.get_running_loop().call_later(
+                self.server.delay, self.transport.sendto, reply, addr
+            )
         else:
             self.transport.sendto(reply, addr)
 

@@ -17,13 +17,21 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from deliverwatch import http
 from deliverwatch.auth import bimi, blocklists, dkim, dmarc, mta_sts, mx, requirements, spf, tlsrpt
 from deliverwatch.auth.findings import Finding, dns_failure, finding
 from deliverwatch.auth.report import DomainReport
 from deliverwatch.dns import Resolver, normalize_name
+
+
+class CheckResult(Protocol):
+    """What every standard's result offers the audit."""
+
+    findings: list[Finding]
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -54,10 +62,10 @@ async def audit_domain(
     ips = options.ips_for(domain)
     # Warm the cache for the second-stage checks while the first stage runs.
     prefetch = [
-        resolver.txt(name)
+        asyncio.ensure_future(resolver.txt(name))
         for name in (f"_mta-sts.{domain}", f"_smtp._tls.{domain}", f"default._bimi.{domain}")
     ]
-    spf_r, dmarc_r, dkim_r, mx_r, bl_r, ip_results, *_ = await asyncio.gather(
+    spf_r, dmarc_r, dkim_r, mx_r, bl_r, ip_results = await asyncio.gather(
         spf.check_spf(domain, resolver),
         dmarc.check_dmarc(domain, resolver),
         dkim.check_dkim(
@@ -65,22 +73,32 @@ async def audit_domain(
         ),
         mx.check_mx(domain, resolver),
         blocklists.check_blocklists(
-            domain, resolver, ips=ips, dnsbl_zones=options.dnsbl_zones,
+            domain,
+            resolver,
+            ips=ips,
+            dnsbl_zones=options.dnsbl_zones,
             dbl_zones=options.dbl_zones,
         ),
         asyncio.gather(*(mx.forward_confirmed(resolver, ip) for ip in ips)),
-        *prefetch,
     )
+    await asyncio.gather(*prefetch)
     mx_hosts = [h.host for h in mx_r.hosts]
     bimi_r, sts_r = await asyncio.gather(
-        bimi.check_bimi(domain, resolver, dmarc_enforcing=dmarc_r.enforcing_known,
-                        fetcher=fetcher),
+        bimi.check_bimi(domain, resolver, dmarc_enforcing=dmarc_r.enforcing_known, fetcher=fetcher),
         mta_sts.check_mta_sts(domain, resolver, mx_hosts=mx_hosts, fetcher=fetcher),
     )
     tls_r = await tlsrpt.check_tlsrpt(domain, resolver, mta_sts_published=sts_r.published)
 
-    checks = {"spf": spf_r, "dmarc": dmarc_r, "dkim": dkim_r, "bimi": bimi_r, "mta_sts": sts_r,
-              "tlsrpt": tls_r, "mx": mx_r, "blocklists": bl_r}
+    checks: dict[str, CheckResult] = {
+        "spf": spf_r,
+        "dmarc": dmarc_r,
+        "dkim": dkim_r,
+        "bimi": bimi_r,
+        "mta_sts": sts_r,
+        "tlsrpt": tls_r,
+        "mx": mx_r,
+        "blocklists": bl_r,
+    }
     findings: list[Finding] = [f for check in checks.values() for f in check.findings]
     sections = {name: check.to_dict() for name, check in checks.items()}
     sending = [_sending_ip(result, findings) for result in ip_results]
@@ -90,8 +108,12 @@ async def audit_domain(
         text = "; ".join(f"{p}: {', '.join(items)}" for p, items in unmet.items())
         findings.append(finding("requirements.unmet", f"Bulk-sender requirements not met: {text}"))
     return DomainReport(
-        domain=domain, findings=findings, sections=sections, requirements=reqs,
-        sending_ips=sending, duration_ms=(time.perf_counter() - started) * 1000,
+        domain=domain,
+        findings=findings,
+        sections=sections,
+        requirements=reqs,
+        sending_ips=sending,
+        duration_ms=(time.perf_counter() - started) * 1000,
     )
 
 
@@ -100,10 +122,12 @@ def _sending_ip(result: mx.FcrdnsResult, findings: list[Finding]) -> dict[str, A
         findings.append(dns_failure(result.failure, f"reverse DNS of sending IP {result.address}"))
     elif result.confirmed is False:
         names = ", ".join(result.names) or "no PTR record"
-        findings.append(finding(
-            "rdns.no_fcrdns",
-            f"Sending IP {result.address} has no forward-confirmed reverse DNS ({names})",
-        ))
+        findings.append(
+            finding(
+                "rdns.no_fcrdns",
+                f"Sending IP {result.address} has no forward-confirmed reverse DNS ({names})",
+            )
+        )
     return {"address": result.address, "ptr": list(result.names), "fcrdns": result.confirmed}
 
 

@@ -16,9 +16,21 @@ from deliverwatch import __version__
 from deliverwatch.auth.findings import CATALOGUE
 
 CSV_COLUMNS = (
-    "domain", "score", "grade", "status", "errors", "warnings", "spf_record", "spf_dns_lookups",
-    "spf_void_lookups", "dmarc_policy", "dmarc_location", "dkim_selectors", "mx_hosts",
-    "blocklisted", "codes",
+    "domain",
+    "score",
+    "grade",
+    "status",
+    "errors",
+    "warnings",
+    "spf_record",
+    "spf_dns_lookups",
+    "spf_void_lookups",
+    "dmarc_policy",
+    "dmarc_location",
+    "dkim_selectors",
+    "mx_hosts",
+    "blocklisted",
+    "codes",
 )
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
@@ -59,7 +71,8 @@ def to_csv_row(report: dict[str, Any]) -> str:
         ),
         "mx_hosts": " ".join(h["host"] for h in report["mx"].get("hosts", [])),
         "blocklisted": " ".join(
-            f"{e['subject']}@{e['zone']}" for e in report["blocklists"].get("entries", [])
+            f"{e['subject']}@{e['zone']}"
+            for e in report["blocklists"].get("entries", [])
             if e.get("listed")
         ),
         "codes": " ".join(sorted({f["code"] for f in findings})),
@@ -96,25 +109,35 @@ def to_sarif(reports: Sequence[dict[str, Any]], artifact: str | None = None) -> 
             }
             if artifact:
                 location["physicalLocation"] = {"artifactLocation": {"uri": artifact}}
-            results.append({
-                "ruleId": item["code"],
-                "ruleIndex": index[item["code"]],
-                "level": SARIF_LEVEL[item["severity"]],
-                "message": {"text": f"{report['domain']}: {item['message']}. Fix: {item['fix']}"},
-                "locations": [location],
-                "partialFingerprints": {"domainFinding/v1": f"{report['domain']}:{item['code']}"},
-            })
+            results.append(
+                {
+                    "ruleId": item["code"],
+                    "ruleIndex": index[item["code"]],
+                    "level": SARIF_LEVEL[item["severity"]],
+                    "message": {
+                        "text": f"{report['domain']}: {item['message']}. Fix: {item['fix']}"
+                    },
+                    "locations": [location],
+                    "partialFingerprints": {
+                        "domainFinding/v1": f"{report['domain']}:{item['code']}"
+                    },
+                }
+            )
     sarif = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "deliverwatch",
-                "version": __version__,
-                "informationUri": "https://github.com/deliverwatch/deliverwatch",
-                "rules": rules,
-            }},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "deliverwatch",
+                        "version": __version__,
+                        "informationUri": "https://github.com/deliverwatch/deliverwatch",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
     }
     return json.dumps(sarif, indent=2, ensure_ascii=False)

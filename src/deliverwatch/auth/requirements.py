@@ -14,13 +14,20 @@ Item = dict[str, Any]
 
 _NOT_FROM_DNS = {
     "one_click_unsubscribe": "RFC 8058 List-Unsubscribe headers: check with `deliverwatch lint`.",
-    "spam_rate": "Complaint rate under 0.30% (aim under 0.10%): from ESP events and Postmaster Tools.",
+    "spam_rate": "Complaint rate under 0.30% (aim under 0.10%): ESP events, Postmaster Tools.",
     "alignment": "From domain aligned with SPF or DKIM: shown by DMARC aggregate reports.",
 }
 
 PROVIDERS: dict[str, tuple[str, ...]] = {
-    "google": ("spf", "dkim", "dmarc", "sending_ip_fcrdns", "alignment", "one_click_unsubscribe",
-               "spam_rate"),
+    "google": (
+        "spf",
+        "dkim",
+        "dmarc",
+        "sending_ip_fcrdns",
+        "alignment",
+        "one_click_unsubscribe",
+        "spam_rate",
+    ),
     "yahoo": ("spf", "dkim", "dmarc", "alignment", "one_click_unsubscribe", "spam_rate"),
     "microsoft": ("spf", "dkim", "dmarc", "alignment"),
 }
@@ -30,7 +37,9 @@ def _item(key: str, met: bool | None, note: str) -> Item:
     return {"id": key, "met": met, "note": note}
 
 
-def evaluate(sections: dict[str, dict[str, Any]], sending_ips: list[dict[str, Any]]) -> dict[str, Any]:
+def evaluate(
+    sections: dict[str, dict[str, Any]], sending_ips: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Per provider: each requirement met (true), unmet (false) or not known from DNS (null)."""
     spf, dmarc, dkim = sections["spf"], sections["dmarc"], sections["dkim"]
     items: dict[str, Item] = {}
@@ -39,23 +48,29 @@ def evaluate(sections: dict[str, dict[str, Any]], sending_ips: list[dict[str, An
     else:
         valid = bool(spf.get("record")) and spf.get("status") != "error"
         items["spf"] = _item("spf", valid, "valid SPF record" if valid else "no valid SPF record")
-    found = any(s.get("found") for s in dkim.get("selectors", []))
+    found = any(s.get("usable") for s in dkim.get("selectors", []))
     if found:
         items["dkim"] = _item("dkim", True, "DKIM key published")
     elif dkim.get("status") == "unknown":
         items["dkim"] = _item("dkim", None, "DKIM lookups failed")
     else:
-        items["dkim"] = _item("dkim", False, "no DKIM key at the configured or common selectors")
+        items["dkim"] = _item(
+            "dkim", False, "no usable DKIM key at the configured or common selectors"
+        )
     if dmarc.get("status") == "unknown" and not dmarc.get("record"):
         items["dmarc"] = _item("dmarc", None, "DMARC lookup failed")
     else:
         ok = dmarc.get("policy") in ("none", "quarantine", "reject")
-        items["dmarc"] = _item("dmarc", ok, f"p={dmarc.get('policy')}" if ok else "no usable DMARC record")
+        items["dmarc"] = _item(
+            "dmarc", ok, f"p={dmarc.get('policy')}" if ok else "no usable DMARC record"
+        )
     if sending_ips:
         states = [ip.get("fcrdns") for ip in sending_ips]
         met = None if None in states else all(states)
         items["sending_ip_fcrdns"] = _item(
-            "sending_ip_fcrdns", met, f"{sum(1 for s in states if s)}/{len(states)} sending IPs confirmed"
+            "sending_ip_fcrdns",
+            met,
+            f"{sum(1 for s in states if s)}/{len(states)} sending IPs confirmed",
         )
     else:
         items["sending_ip_fcrdns"] = _item(

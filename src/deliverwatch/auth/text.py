@@ -10,29 +10,38 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-STATUS_STYLE = {"ok": "green", "warning": "yellow", "error": "red", "unknown": "magenta",
-                "not_checked": "dim"}
+STATUS_STYLE = {
+    "ok": "green",
+    "warning": "yellow",
+    "error": "red",
+    "unknown": "magenta",
+    "not_checked": "dim",
+}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def render_report(report: dict[str, Any]) -> RenderableType:
     status = report["status"]
     title = Text.assemble(
-        (report["domain"], "bold"), "  ",
-        (f"{report['score']}/100 grade {report['grade']}", "bold"), "  ",
+        (report["domain"], "bold"),
+        "  ",
+        (f"{report['score']}/100 grade {report['grade']}", "bold"),
+        "  ",
         (status.upper(), STATUS_STYLE[status]),
     )
     parts: list[RenderableType] = [_sections_table(report)]
     spf_tree = report["spf"].get("tree")
     if spf_tree:
-        tree = Tree(Text(f"SPF include tree — {report['spf'].get('dns_lookups', 0)}/10 lookups",
-                         style="bold"))
+        tree = Tree(
+            Text(
+                f"SPF include tree — {report['spf'].get('dns_lookups', 0)}/10 lookups", style="bold"
+            )
+        )
         _add_spf_branch(tree, spf_tree)
         parts.append(tree)
     parts.append(_findings_table(report["findings"]))
     parts.append(_requirements_line(report.get("requirements", {})))
-    return Panel(Group(*parts), title=title, title_align="left",
-                 border_style=STATUS_STYLE[status])
+    return Panel(Group(*parts), title=title, title_align="left", border_style=STATUS_STYLE[status])
 
 
 def _sections_table(report: dict[str, Any]) -> Table:
@@ -45,8 +54,11 @@ def _sections_table(report: dict[str, Any]) -> Table:
         ("dmarc", "DMARC", report["dmarc"].get("record")),
         ("dkim", "DKIM", _dkim_summary(report["dkim"])),
         ("mx", "MX", _mx_summary(report["mx"])),
-        ("mta_sts", "MTA-STS", (report["mta_sts"].get("policy") or {}).get("mode")
-         or report["mta_sts"].get("record")),
+        (
+            "mta_sts",
+            "MTA-STS",
+            (report["mta_sts"].get("policy") or {}).get("mode") or report["mta_sts"].get("record"),
+        ),
         ("tlsrpt", "TLS-RPT", report["tlsrpt"].get("record")),
         ("bimi", "BIMI", report["bimi"].get("record")),
         ("blocklists", "Blocklists", _blocklist_summary(report["blocklists"])),
@@ -59,7 +71,8 @@ def _sections_table(report: dict[str, Any]) -> Table:
 def _dkim_summary(section: dict[str, Any]) -> str:
     found = [
         f"{s['selector']} ({s.get('key_type') or '?'} {s.get('key_bits') or '?'})"
-        for s in section.get("selectors", []) if s.get("found")
+        for s in section.get("selectors", [])
+        if s.get("found")
     ]
     return ", ".join(found) or f"no key at {section.get('checked', 0)} selectors"
 
@@ -98,8 +111,9 @@ def _findings_table(findings: list[dict[str, Any]]) -> RenderableType:
     for item in findings:
         body = Text(item["message"])
         body.append("\n→ " + item["fix"], style="dim")
-        table.add_row(Text(item["severity"], style=SEVERITY_STYLE[item["severity"]]),
-                      item["code"], body)
+        table.add_row(
+            Text(item["severity"], style=SEVERITY_STYLE[item["severity"]]), item["code"], body
+        )
     return table
 
 
@@ -107,8 +121,11 @@ def _requirements_line(requirements: dict[str, Any]) -> Text:
     line = Text("Bulk-sender requirements: ", style="bold")
     for provider, result in requirements.items():
         met = result.get("met")
-        mark, style = ("met", "green") if met else (("unknown", "magenta") if met is None
-                                                    else ("NOT met", "red"))
+        mark, style = (
+            ("met", "green")
+            if met
+            else (("unknown", "magenta") if met is None else ("NOT met", "red"))
+        )
         line.append(f"{provider} ", style="bold")
         line.append(mark, style=style)
         if result.get("unmet"):
