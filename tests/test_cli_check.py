@@ -206,3 +206,67 @@ def test_console_script_runs(dns_server: DNSServer) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["status"] == "ok"
+
+
+def test_mta_sts_policy_fetched_over_https(dns_server: DNSServer, tmp_path: Path) -> None:
+    from tests.servers.https import HTTPSServer
+
+    policy = "version: STSv1\nmode: enforce\nmx: *.good.audit.test\nmax_age: 604800\n"
+    with HTTPSServer(["mta-sts.good.audit.test"]) as server:
+        server.route("mta-sts.good.audit.test", "/.well-known/mta-sts.txt", policy)
+        config = tmp_path / "dw.yaml"
+        config.write_text(
+            f"http:\n  allow_private: true\n  ca_bundle: {server.ca_file}\n"
+            f"  https_port: {server.port}\n"
+        )
+        result = CliRunner().invoke(
+            app,
+            [
+                "check",
+                "good.audit.test",
+                "--selector",
+                "s1",
+                "--config",
+                str(config),
+                "--nameserver",
+                dns_server.address,
+                "--no-blocklists",
+                "--format",
+                "json",
+            ],
+        )
+        assert ("mta-sts.good.audit.test", "/.well-known/mta-sts.txt") in server.hits
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0
+    assert report["mta_sts"]["fetched"] is True
+    assert report["mta_sts"]["policy"]["mode"] == "enforce"
+    assert report["status"] == "ok", report["findings"]
+    # the same domain without http: the policy is reported as not checked, not as a problem
+    code, out = run(dns_server, "good.audit.test", "--selector", "s1", "--format", "json")
+    unchecked = json.loads(out)
+    assert unchecked["mta_sts"]["status"] == "not_checked"
+    assert "mta_sts.not_checked" in codes(unchecked)
+
+
+def test_private_policy_host_refused_by_default(dns_server: DNSServer, tmp_path: Path) -> None:
+    config = tmp_path / "dw.yaml"
+    config.write_text("http:\n  timeout: 2\n")
+    result = CliRunner().invoke(
+        app,
+        [
+            "check",
+            "good.audit.test",
+            "--selector",
+            "s1",
+            "--config",
+            str(config),
+            "--nameserver",
+            dns_server.address,
+            "--no-blocklists",
+            "--format",
+            "json",
+        ],
+    )
+    report = json.loads(result.stdout)
+    unreachable = [f for f in report["findings"] if f["code"] == "mta_sts.policy_unreachable"]
+    assert unreachable and "127.0.0.1" in unreachable[0]["message"]

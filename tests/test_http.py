@@ -42,6 +42,7 @@ def https_server() -> Iterator[HTTPSServer]:
             headers={"Location": "https://also-web.mtasts.test/hello"},
         )
         server.route("web.mtasts.test", "/loop", status=302, headers={"Location": "/loop"})
+        server.route("web.mtasts.test", "/badloc", status=302, headers={"Location": "https://[bad"})
         server.route(
             "web.mtasts.test",
             "/down",
@@ -65,7 +66,7 @@ def https_server() -> Iterator[HTTPSServer]:
 
 def settings(server: HTTPSServer, **overrides: object) -> HttpSettings:
     values: dict[str, object] = {
-        "timeout": 3.0,
+        "timeout": 10.0,
         "allow_private": True,
         "ca_bundle": str(server.ca_file),
         "https_port": server.port,
@@ -187,6 +188,8 @@ async def test_redirect_limits(fetcher: Fetcher) -> None:
     loop = await fetcher.get(f"{WEB}/loop", follow_redirects=True)
     down = await fetcher.get(f"{WEB}/down", follow_redirects=True)
     revetted = await fetcher.get(f"{WEB}/to-nowhere", follow_redirects=True)
+    bad = await fetcher.get(f"{WEB}/badloc", follow_redirects=True)
+    assert bad.error == "invalid host name '%5bbad'"
     assert loop.error == "more than 3 redirects"
     assert down.error == (
         "HTTP 302 redirect to http://web.mtasts.test/hello refused: HTTPS to HTTP"
@@ -213,6 +216,10 @@ async def test_refuses_encoded_bodies_and_odd_urls(fetcher: Fetcher) -> None:
     assert encoded.error == "body is gzip-encoded; asked for identity"
     assert ftp.error == "unsupported URL scheme 'ftp'"
     assert relative.error == "unsupported URL scheme ''"
+    port = await fetcher.get("https://web.mtasts.test:99999/")
+    control = await fetcher.get("https://web.mtasts.test/\x00")
+    assert port.error == "port 99999 out of range"
+    assert control.error.startswith("invalid URL: ")
 
 
 async def test_credentials_in_urls_are_not_echoed(fetcher: Fetcher) -> None:

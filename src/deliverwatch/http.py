@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import re
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 MAX_REDIRECTS: Final = 3
 MAX_CONNECTIONS: Final = 64  # concurrent fetches per run; queued ones wait before their deadline
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,8 @@ class Fetcher:
                     current = target
             except FetchRefused as exc:
                 return _failed(shown, str(exc))
+            except httpx.InvalidURL as exc:  # a Location header that is no URL
+                return _failed(shown, f"invalid redirect: {exc}")
             except httpx.HTTPError as exc:
                 return _failed(shown, _describe(exc, current))
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
@@ -212,9 +216,13 @@ class Fetcher:
         host = normalize_name(url.raw_host.decode("ascii"))  # IDNA form, as httpcore sees it
         if not host:
             raise FetchRefused("URL has no host")
+        if url.port is not None and not 0 < url.port < 65536:
+            raise FetchRefused(f"port {url.port} out of range")
         try:
             addresses: tuple[str, ...] = (str(ipaddress.ip_address(host)),)
         except ValueError:
+            if len(host) > 253 or not all(_LABEL.match(label) for label in host.split(".")):
+                raise FetchRefused(f"invalid host name {host[:80]!r}") from None
             addresses = await self._resolve(host)
         if not self.settings.allow_private:
             for address in addresses:

@@ -75,7 +75,7 @@ def https_server() -> Iterator[HTTPSServer]:
 
 def http_settings(server: HTTPSServer, **overrides: object) -> HttpSettings:
     values: dict[str, object] = {
-        "timeout": 3.0,
+        "timeout": 10.0,
         "allow_private": True,
         "ca_bundle": str(server.ca_file),
         "https_port": server.port,
