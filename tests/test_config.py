@@ -24,12 +24,15 @@ def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_reads_domains(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 domains:
   - name: Example.COM.
     dkim_selectors: [s1, s2]
     sending_ips: [192.0.2.1, "2001:db8::1"]
-""")
+""",
+    )
     config = load_config(path, env={})
     assert config.domain("example.com").dkim_selectors == ["s1", "s2"]
     assert config.domain("other.test").dkim_selectors == []
@@ -40,9 +43,11 @@ domains:
     [
         ("dns:\n  timeout: -1\n", "dns.timeout: Input should be greater than 0"),
         ("dns:\n  tiemout: 3\n", "dns.tiemout: unknown key"),
-        ("dns:\n  nameservers: [dns.google]\n", "dns.nameservers: Value error, 'dns.google' is not an IP address"),
-        ("domains:\n  - name: a.test\n    sending_ips: [999.1.1.1]\n",
-         "domains.0.sending_ips"),
+        (
+            "dns:\n  nameservers: [dns.google]\n",
+            "dns.nameservers: Value error, 'dns.google' is not an IP address",
+        ),
+        ("domains:\n  - name: a.test\n    sending_ips: [999.1.1.1]\n", "domains.0.sending_ips"),
         ("check:\n  fail_on: sometimes\n", "check.fail_on"),
         ("- just\n- a list\n", "top level must be a mapping"),
         ("dns: [unclosed\n", "not valid YAML"),
