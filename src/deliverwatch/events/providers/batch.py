@@ -1,0 +1,110 @@
+"""The common shape of most ESP payloads: a batch of independent items, each 0..n events.
+
+:class:`BatchProvider` turns that shape into the :class:`Provider` interface once: ``parse()``
+is all-or-nothing over the items of a request, ``iter_file()`` streams the items of a saved
+file. A provider module then only says how one item becomes events (``item_events``), and
+builds them with :func:`build_event`, which derives the recipient domain, mailbox provider,
+sending domain and a stable id the same way for every ESP.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import IO, Any
+
+from deliverwatch.events.mailbox import domain_of, mailbox_provider, split_address
+from deliverwatch.events.model import BounceClass, Event, EventType, stable_event_id
+from deliverwatch.events.providers.base import (
+    Parsed,
+    PayloadError,
+    Provider,
+    SourceSettings,
+    WebhookRequest,
+)
+from deliverwatch.events.providers.jsonfields import load_json
+from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_items
+
+
+class BatchProvider(Provider):
+    """A provider whose request body holds items (a JSON array, or one JSON object)."""
+
+    def items(self, request: WebhookRequest) -> list[Any]:
+        """The items of a request body; by default a JSON array, or one object as one item."""
+        data = load_json(request.body)
+        return data if isinstance(data, list) else [data]
+
+    @abstractmethod
+    def item_events(
+        self, item: Any, source: SourceSettings, where: str, request: WebhookRequest | None
+    ) -> list[Event]:
+        """The events of one item (``[]`` for kinds not tracked); ``request`` is None in files."""
+
+    def parse(self, request: WebhookRequest, source: SourceSettings) -> Parsed:
+        events: list[Event] = []
+        for index, item in enumerate(self.items(request)):
+            events.extend(self.item_events(item, source, f"item {index}", request))
+        return Parsed(events)
+
+    def iter_file(self, stream: IO[bytes], source: SourceSettings) -> Iterator[Event]:
+        """Items of a file: saved bodies (arrays, JSON lines of arrays) or JSON lines of items."""
+        for index, line, item in iter_json_items(iter_chunks(stream)):
+            yield from self.item_events(item, source, f"item {index} (line {line})", None)
+
+
+def build_event(
+    provider: str,
+    source: SourceSettings,
+    *,
+    where: str,
+    raw: dict[str, Any],
+    type: EventType,
+    timestamp: datetime,
+    recipient: str | None,
+    event_id: str | None = None,
+    sender: str | None = None,
+    message_id: str | None = None,
+    bounce_class: BounceClass | None = None,
+    smtp_status: str | None = None,
+    diagnostic: str | None = None,
+    tags: Iterable[str] = (),
+    campaign: str | None = None,
+    ip: str | None = None,
+) -> Event:
+    """An :class:`Event` with the derived fields filled in the same way for every ESP.
+
+    ``sender`` is the From address or domain when the payload has one; otherwise the source's
+    configured ``sending_domain`` is used. Without ``event_id`` the id is a hash of ``raw``.
+    """
+    split = split_address(recipient) if recipient else None
+    if split is None:
+        problem = "is not an email address" if recipient else "is missing"
+        raise PayloadError(f"{where}: the recipient {problem}")
+    address, domain = split
+    sending_domain = (domain_of(sender) or _bare_domain(sender)) if sender else None
+    return Event(
+        event_id=event_id or stable_event_id(provider, raw),
+        provider=provider,
+        type=type,
+        timestamp=timestamp,
+        recipient=address,
+        recipient_domain=domain,
+        mailbox_provider=mailbox_provider(domain),
+        sending_domain=sending_domain or source.sending_domain,
+        message_id=message_id,
+        bounce_class=bounce_class,
+        smtp_status=smtp_status,
+        diagnostic=diagnostic,
+        tags=tuple(dict.fromkeys(tags)),
+        campaign=campaign,
+        ip=ip,
+        raw=raw,
+    )
+
+
+def _bare_domain(value: str) -> str | None:
+    value = value.strip().rstrip(".").lower()
+    if value and "@" not in value and "." in value and not any(c.isspace() for c in value):
+        return value
+    return None

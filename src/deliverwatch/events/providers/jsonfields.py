@@ -1,0 +1,207 @@
+"""Typed reads of untrusted JSON whose errors name the item and field, never the value.
+
+Every provider reads payloads through :class:`Fields`, so a wrong type anywhere becomes a
+:class:`PayloadError` such as ``item 3: msg.email must be a string, got a number`` instead of a
+``TypeError`` deep in a parser. Values are not echoed: they may hold addresses or tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from deliverwatch.events.providers.base import PayloadError
+
+#: Numeric timestamps above this are milliseconds (1e11 seconds is the year 5138).
+MILLISECONDS_ABOVE = 1e11
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def load_json(data: bytes | str, what: str = "body") -> Any:
+    """Decode strict JSON (no NaN/Infinity), or :class:`PayloadError` naming ``what``."""
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+        return json.loads(text, parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise PayloadError(f"{what} is not UTF-8") from None
+    except RecursionError:
+        raise PayloadError(f"{what} is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, oversized integers, NaN
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "invalid value"
+        raise PayloadError(f"{what} is not valid JSON ({reason})") from None
+
+
+def kind(value: Any) -> str:
+    """The JSON type name of a decoded value, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def parse_time(value: Any, where: str) -> datetime:
+    """A UTC datetime from Unix seconds or milliseconds (number or numeric string) or ISO 8601.
+
+    ISO times without an offset are taken as UTC.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number: float | None = float(text)
+        except ValueError:
+            number = None
+        if number is None:
+            try:
+                parsed = datetime.fromisoformat(text.replace("z", "Z"))
+            except ValueError:
+                raise PayloadError(f"{where} is not a timestamp") from None
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            try:
+                return parsed.astimezone(UTC)
+            except (OverflowError, ValueError):
+                raise PayloadError(f"{where} is out of range") from None
+        value = number
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PayloadError(f"{where} must be a timestamp, got {kind(value)}")
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise PayloadError(f"{where} is out of range")
+    if seconds > MILLISECONDS_ABOVE:
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise PayloadError(f"{where} is out of range") from None
+
+
+class Fields:
+    """A JSON object of a payload, read by field name with type checks.
+
+    ``where`` locates the item in the request (``item 2``) and ``path`` the object inside it
+    (``msg.``), so messages read ``item 2: msg.email is missing``.
+    """
+
+    __slots__ = ("data", "path", "where")
+
+    def __init__(self, value: Any, where: str, path: str = "") -> None:
+        if not isinstance(value, dict):
+            name = path.rstrip(".") or "the item"
+            raise PayloadError(f"{where}: {name} must be an object, got {kind(value)}")
+        self.data: dict[str, Any] = value
+        self.where = where
+        self.path = path
+
+    def _at(self, key: str) -> str:
+        return f"{self.where}: {self.path}{key}"
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def text(self, key: str) -> str:
+        """A required, non-empty string."""
+        value = self.opt_text(key)
+        if value is None:
+            raise PayloadError(f"{self._at(key)} is missing")
+        return value
+
+    def opt_text(self, key: str) -> str | None:
+        """A string, or None when absent, null or empty."""
+        value = self.data.get(key)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise PayloadError(f"{self._at(key)} must be a string, got {kind(value)}")
+        return value
+
+    def opt_id(self, key: str) -> str | None:
+        """An identifier given as a string or an integer (Mailjet, Postmark use numbers)."""
+        value = self.data.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return self.opt_text(key)
+
+    def opt_number(self, key: str) -> float | None:
+        """A number given as a number or numeric string, or None when absent."""
+        value = self.data.get(key)
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                raise PayloadError(f"{self._at(key)} must be a number") from None
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            raise PayloadError(f"{self._at(key)} must be a number, got {kind(value)}")
+        if not math.isfinite(number):
+            raise PayloadError(f"{self._at(key)} must be a finite number")
+        return number
+
+    def opt_bool(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        raise PayloadError(f"{self._at(key)} must be a boolean, got {kind(value)}")
+
+    def obj(self, key: str) -> Fields:
+        """A required nested object."""
+        if self.data.get(key) is None:
+            raise PayloadError(f"{self._at(key)} is missing")
+        return Fields(self.data[key], self.where, f"{self.path}{key}.")
+
+    def opt_obj(self, key: str) -> Fields | None:
+        return None if self.data.get(key) is None else self.obj(key)
+
+    def array(self, key: str) -> list[Any]:
+        """A list, empty when absent or null."""
+        value = self.data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise PayloadError(f"{self._at(key)} must be an array, got {kind(value)}")
+        return value
+
+    def objects(self, key: str) -> list[Fields]:
+        """A list of objects, empty when absent."""
+        return [
+            Fields(item, self.where, f"{self.path}{key}[{i}].")
+            for i, item in enumerate(self.array(key))
+        ]
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        """One string or a list of strings (empty strings dropped), ``()`` when absent."""
+        value = self.data.get(key)
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for item in items:
+            if item is None or item == "":
+                continue
+            if not isinstance(item, str):
+                raise PayloadError(f"{self._at(key)} must hold strings, got {kind(item)}")
+            out.append(item)
+        return tuple(out)
+
+    def time(self, key: str) -> datetime:
+        """A required timestamp (see :func:`parse_time`)."""
+        value = self.data.get(key)
+        if value is None or value == "":
+            raise PayloadError(f"{self._at(key)} is missing")
+        return parse_time(value, self._at(key))
+
+    def opt_time(self, key: str) -> datetime | None:
+        value = self.data.get(key)
+        return None if value is None or value == "" else parse_time(value, self._at(key))

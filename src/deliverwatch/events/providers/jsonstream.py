@@ -1,0 +1,164 @@
+"""Items of big JSON files in bounded memory: arrays, JSON lines, or both mixed.
+
+A saved webhook body is a JSON array (SendGrid, SparkPost, Mailjet "grouped", Mandrill), an
+export is often JSON lines (SES through Firehose, Mailgun's events API), and a log of webhook
+bodies is JSON lines of arrays. :func:`iter_json_items` reads all three as one sequence of
+top-level values, yielding each element of a top-level array as its own item, while holding
+at most one item (up to ``max_item`` characters) and one read chunk in memory.
+
+>>> import io
+>>> data = io.BytesIO(b'[{"a": 1}, {"a": 2}]\\n{"a": 3}')
+>>> [value for _, _, value in iter_json_items(iter_chunks(data))]
+[{'a': 1}, {'a': 2}, {'a': 3}]
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from deliverwatch.events.providers.base import PayloadError
+
+CHUNK = 1 << 16
+MAX_ITEM = 8 << 20  # characters; a bigger item is refused, not buffered
+_SPACE = re.compile(r"[ \t\r\n]*")
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
+_DECODER = json.JSONDecoder(parse_constant=lambda name: _refuse(name))
+# Where the reader is: between top-level values, after "[", after ",", after an array item.
+_OUTSIDE, _FIRST, _VALUE, _NEXT = range(4)
+
+
+def _refuse(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def iter_chunks(stream: IO[bytes], size: int = CHUNK) -> Iterator[bytes]:
+    while chunk := stream.read(size):
+        yield chunk
+
+
+def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
+    """UTF-8 text of byte chunks (a leading BOM dropped), decoded incrementally."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    try:
+        for chunk in chunks:
+            if text := decoder.decode(chunk):
+                yield text
+        if tail := decoder.decode(b"", final=True):
+            yield tail
+    except UnicodeDecodeError:
+        raise PayloadError("the file is not UTF-8") from None
+
+
+class _Reader:
+    """A sliding text window over the chunks, with line numbers for messages."""
+
+    def __init__(self, chunks: Iterable[bytes], max_item: int) -> None:
+        self.texts = iter_text(chunks)
+        self.max_item = max_item
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.line = 1  # the line number at self.counted
+        self.counted = 0
+
+    def line_at(self, pos: int) -> int:
+        self.line += self.buf.count("\n", self.counted, pos)
+        self.counted = pos
+        return self.line
+
+    def more(self, at_least: int = 1) -> bool:
+        """Read until ``at_least`` more characters are buffered; False at the end of input."""
+        if self.pos > CHUNK:  # drop what was consumed, keeping line numbers right
+            self.line_at(self.pos)
+            self.buf, self.counted = self.buf[self.pos :], 0
+            self.pos = 0
+        target = len(self.buf) + at_least
+        while len(self.buf) < target:
+            text = next(self.texts, None)
+            if text is None:
+                self.eof = True
+                return False
+            self.buf += text
+        return True
+
+    def skip_space(self) -> str:
+        """The next non-space character ("" at the end of input), not consumed."""
+        while True:
+            match = _SPACE.match(self.buf, self.pos)
+            self.pos = match.end() if match else self.pos
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.more():
+                return ""
+
+    def value(self, where: str) -> Any:
+        """Decode the JSON value at the cursor, reading more input while it is incomplete."""
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                # Input cut by a chunk boundary fails at its very end (or, for a string, where
+                # the string starts); an error earlier on is a real syntax error.
+                cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 16
+                if cut and self._grow(where):
+                    continue
+                raise PayloadError(f"{where}: invalid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise PayloadError(f"{where}: nested too deeply") from None
+            except ValueError:  # NaN/Infinity, integers over the digit limit
+                raise PayloadError(f"{where}: invalid JSON value") from None
+            # A number ending at (or just before) the end of the buffer may continue in the
+            # next chunk: "12" of "123", "1" of "1.5e3".
+            scalar = not isinstance(value, dict | list | str)
+            if scalar and _NUMBER_TAIL.fullmatch(self.buf, end) and self._grow(where):
+                continue
+            self.pos = end
+            return value
+
+    def _grow(self, where: str) -> bool:
+        pending = len(self.buf) - self.pos
+        if self.eof:
+            return False
+        if pending > self.max_item:
+            raise PayloadError(f"{where}: invalid JSON or larger than {self.max_item} characters")
+        # Doubling keeps re-decoding of a long item linear overall.
+        return self.more(max(pending, CHUNK)) or pending < len(self.buf) - self.pos
+
+
+def iter_json_items(
+    chunks: Iterable[bytes], *, max_item: int = MAX_ITEM
+) -> Iterator[tuple[int, int, Any]]:
+    """``(index, line, value)`` for every item of the byte chunks (see :func:`iter_chunks`).
+
+    :class:`PayloadError` names the item and line of the first bad one.
+    """
+    reader = _Reader(chunks, max_item)
+    index = 0
+    state = _OUTSIDE
+    while True:
+        char = reader.skip_space()
+        where = f"item {index} (line {reader.line_at(reader.pos)})"
+        if not char:
+            if state != _OUTSIDE:
+                raise PayloadError(f"{where}: the input ends inside an array")
+            return
+        if state == _OUTSIDE and char == "[":
+            state = _FIRST
+        elif state in (_FIRST, _NEXT) and char == "]":
+            state = _OUTSIDE
+        elif state == _NEXT:
+            if char != ",":
+                raise PayloadError(f"{where}: expected ',' or ']' after an array item")
+            state = _VALUE
+        else:
+            line = reader.line_at(reader.pos)
+            value = reader.value(where)
+            yield index, line, value
+            index += 1
+            state = _OUTSIDE if state == _OUTSIDE else _NEXT
+            continue
+        reader.pos += 1

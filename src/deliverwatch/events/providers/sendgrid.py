@@ -1,0 +1,141 @@
+"""Twilio SendGrid Event Webhook: JSON array batches, Signed Event Webhook (ECDSA P-256).
+
+SendGrid signs ``timestamp header + raw body`` with ECDSA over SHA-256 and sends the DER
+signature base64-encoded in ``X-Twilio-Email-Event-Webhook-Signature``, the timestamp in
+``X-Twilio-Email-Event-Webhook-Timestamp``. The verification key (``source.public_key``) is
+the base64 DER public key shown in SendGrid's Mail Settings; PEM is accepted too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import lru_cache
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from deliverwatch.events.classify import classify
+from deliverwatch.events.model import Event, EventType
+from deliverwatch.events.providers.base import (
+    SignatureError,
+    SourceSettings,
+    VerifyContext,
+    WebhookRequest,
+)
+from deliverwatch.events.providers.batch import BatchProvider, build_event
+from deliverwatch.events.providers.credentials import check_fresh, remember_once, signed_time
+from deliverwatch.events.providers.jsonfields import Fields
+
+SIGNATURE = "x-twilio-email-event-webhook-signature"
+TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
+
+TYPES = {
+    "processed": EventType.SENT,
+    "delivered": EventType.DELIVERED,
+    "deferred": EventType.DEFERRED,
+    "bounce": EventType.BOUNCED,
+    "dropped": EventType.DROPPED,
+    "spamreport": EventType.COMPLAINED,
+    "open": EventType.OPENED,
+    "click": EventType.CLICKED,
+    "unsubscribe": EventType.UNSUBSCRIBED,
+    "group_unsubscribe": EventType.UNSUBSCRIBED,
+}  # group_resubscribe and unknown kinds are acknowledged and skipped
+
+#: SendGrid's own ``bounce_classification`` as a hint when the reply text is not decisive.
+HINTS = {
+    "invalid address": "hard",
+    "technical": "soft",
+    "content": "block",
+    "reputation": "block",
+    "frequency or volume": "block",
+    "mailbox unavailable": "soft",
+}
+
+#: Event kinds whose ``ip`` is the sending IP (on opens and clicks it is the reader's).
+SENDING_IP = {EventType.DELIVERED, EventType.DEFERRED, EventType.BOUNCED}
+
+
+@lru_cache(maxsize=32)
+def load_key(text: str) -> ec.EllipticCurvePublicKey:
+    """The ECDSA key from base64 DER (as SendGrid shows it) or PEM; ValueError otherwise."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        key = serialization.load_pem_public_key(text.encode())
+    else:
+        try:
+            der = base64.b64decode("".join(text.split()), validate=True)
+        except binascii.Error:
+            raise ValueError("not base64") from None
+        key = serialization.load_der_public_key(der)
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("not an ECDSA P-256 key")
+    return key
+
+
+class SendGrid(BatchProvider):
+    name = "sendgrid"
+
+    async def verify(
+        self, request: WebhookRequest, source: SourceSettings, ctx: VerifyContext
+    ) -> None:
+        signature, stamp = request.header(SIGNATURE), request.header(TIMESTAMP)
+        if not signature or not stamp:
+            raise SignatureError("missing SendGrid signature headers", missing=True)
+        try:
+            key = load_key(source.public_key or "")
+        except (ValueError, UnsupportedAlgorithm):
+            raise SignatureError(f"source '{source.name}' has no valid public_key") from None
+        expires = check_fresh(signed_time(stamp), source, ctx)
+        try:
+            raw_signature = base64.b64decode(signature.strip(), validate=True)
+            key.verify(raw_signature, stamp.encode() + request.body, ec.ECDSA(hashes.SHA256()))
+        except (binascii.Error, ValueError, InvalidSignature):
+            raise SignatureError("SendGrid signature does not match") from None
+        remember_once(ctx, self.name, signature.strip(), expires)
+
+    def item_events(
+        self, item: Any, source: SourceSettings, where: str, request: WebhookRequest | None
+    ) -> list[Event]:
+        fields = Fields(item, where)
+        kind = TYPES.get(fields.text("event"))
+        if kind is None:
+            return []
+        status = fields.opt_text("status")
+        diagnostic = fields.opt_text("reason") or fields.opt_text("response")
+        bounce_class = None
+        if kind in (EventType.BOUNCED, EventType.DEFERRED):
+            hint = "block" if fields.opt_text("type") == "blocked" else None
+            label = (fields.opt_text("bounce_classification") or "").lower()
+            bounce_class = classify(status, diagnostic, hint or HINTS.get(label))
+        message_id = fields.opt_text("sg_message_id")
+        campaign = fields.opt_text("marketing_campaign_name") or fields.opt_id(
+            "marketing_campaign_id"
+        )
+        return [
+            build_event(
+                self.name,
+                source,
+                where=where,
+                raw=fields.data,
+                type=kind,
+                timestamp=fields.time("timestamp"),
+                recipient=fields.text("email"),
+                event_id=fields.opt_text("sg_event_id"),
+                # The part before ".filter…" is the X-Message-Id shared by all of a message's
+                # events; processed events append the filter node.
+                message_id=message_id.split(".filter")[0] if message_id else None,
+                bounce_class=bounce_class,
+                smtp_status=status,
+                diagnostic=diagnostic,
+                tags=fields.strings("category"),
+                campaign=campaign,
+                ip=fields.opt_text("ip") if kind in SENDING_IP else None,
+            )
+        ]
+
+
+PROVIDER = SendGrid()

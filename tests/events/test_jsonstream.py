@@ -1,0 +1,114 @@
+"""The incremental JSON splitter: same values as json.loads, any chunking, bounded items."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deliverwatch.events.providers.base import PayloadError
+from deliverwatch.events.providers.jsonstream import iter_json_items
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def chunked(data: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def items(data: bytes, size: int = 7, **kw: Any) -> list[Any]:
+    return [value for _, _, value in iter_json_items(chunked(data, size), **kw)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.dictionaries(st.text(max_size=5), JSON, max_size=4), max_size=6), st.integers(1, 40)
+)
+def test_json_lines_in_any_chunking(values: list[dict[str, Any]], size: int) -> None:
+    data = "\n".join(json.dumps(v) for v in values).encode()
+    assert items(data, size) == values
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(JSON, max_size=6), st.integers(1, 40), st.sampled_from(["", " ", "\n  "]))
+def test_arrays_are_split_into_items(values: list[Any], size: int, space: str) -> None:
+    data = (
+        space + "[" + space + f",{space}".join(json.dumps(v) for v in values) + space + "]"
+    ).encode()
+    assert items(data, size) == values
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=80), st.integers(1, 16))
+def test_garbage_raises_only_payload_error(data: bytes, size: int) -> None:
+    with contextlib.suppress(PayloadError):
+        items(data, size)
+
+
+def test_numbers_cut_by_a_chunk_boundary_are_whole() -> None:
+    data = b"12345678901234567890.5e3\n[1234567, 2]"
+    for size in range(1, len(data) + 1):
+        assert items(data, size) == [12345678901234567890.5e3, 1234567, 2]
+
+
+def test_mixed_lines_of_arrays_and_objects_with_line_numbers() -> None:
+    data = b'\xef\xbb\xbf[{"a": 1}, {"a": 2}]\n\n{"a": 3}\n[]\n[{"a": 4}]\n'
+    got = list(iter_json_items(chunked(data, 3)))
+    assert got == [(0, 1, {"a": 1}), (1, 1, {"a": 2}), (2, 3, {"a": 3}), (3, 5, {"a": 4})]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"a": 1}\n{"a": }', "item 1 (line 2): invalid JSON"),
+        (b"[1, 2", "ends inside an array"),
+        (b"[1 2]", "expected ',' or ']'"),
+        (b"[1,]", "item 1 (line 1): invalid JSON"),
+        (b"[,1]", "item 0 (line 1): invalid JSON"),
+        (b'{"a": NaN}', "invalid JSON value"),
+        (b"[" * 100_000, "nested too deeply"),
+        (b'{"a": "\xff"}', "not UTF-8"),
+        (b"1" * 5000, "invalid JSON value"),
+    ],
+)
+def test_errors_name_the_item_and_line(data: bytes, message: str) -> None:
+    with pytest.raises(
+        PayloadError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+    ):
+        items(data, 64)
+
+
+def test_an_invalid_item_fails_fast_without_reading_the_rest() -> None:
+    def endless() -> Iterator[bytes]:
+        yield b'{"ok": 1}\n{"bad": ] , "padding": "'
+        while True:
+            yield b"x" * 65536
+
+    with pytest.raises(PayloadError, match="item 1"):
+        list(iter_json_items(endless()))
+
+
+def test_an_oversized_item_is_refused_in_bounded_memory() -> None:
+    def endless() -> Iterator[bytes]:
+        yield b'{"huge": "'
+        while True:
+            yield b"x" * 65536
+
+    with pytest.raises(PayloadError, match="larger than 100000"):
+        list(iter_json_items(endless(), max_item=100_000))

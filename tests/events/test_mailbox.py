@@ -1,0 +1,57 @@
+"""Mailbox providers from recipient domains; address splitting."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deliverwatch.events.mailbox import domain_of, mailbox_provider, split_address
+
+
+@pytest.mark.parametrize(
+    ("domain", "provider"),
+    [
+        ("gmail.com", "gmail"), ("GoogleMail.com.", "gmail"),
+        ("yahoo.com", "yahoo"), ("yahoo.co.uk", "yahoo"), ("yahoo.com.br", "yahoo"),
+        ("ymail.com", "yahoo"), ("rocketmail.com", "yahoo"), ("aol.com", "yahoo"),
+        ("aol.co.uk", "yahoo"), ("aim.com", "yahoo"), ("verizon.net", "yahoo"),
+        ("yahoo.co.jp", "yahoo-japan"),
+        ("outlook.com", "microsoft"), ("outlook.fr", "microsoft"), ("hotmail.com", "microsoft"),
+        ("hotmail.co.uk", "microsoft"), ("live.com", "microsoft"), ("live.nl", "microsoft"),
+        ("msn.com", "microsoft"),
+        ("icloud.com", "apple"), ("me.com", "apple"), ("mac.com", "apple"),
+        ("gmx.de", "united-internet"), ("gmx.net", "united-internet"),
+        ("web.de", "united-internet"),
+        ("mail.ru", "mailru"), ("yandex.ru", "yandex"), ("comcast.net", "comcast"),
+        ("att.net", "att"), ("sbcglobal.net", "att"), ("orange.fr", "orange"), ("free.fr", "free"),
+        ("t-online.de", "t-online"), ("libero.it", "libero"), ("qq.com", "qq"),
+        ("163.com", "netease"), ("proton.me", "proton"), ("protonmail.com", "proton"),
+        ("example.com", "other"), ("mail.yahoo.example", "other"), ("yahoo.example.com", "other"),
+        ("gmail.com.evil.test", "other"), ("outlook.office365.com", "other"), ("", "other"),
+    ],
+)  # fmt: skip
+def test_mailbox_provider(domain: str, provider: str) -> None:
+    assert mailbox_provider(domain) == provider
+
+
+@pytest.mark.parametrize(
+    ("value", "split"),
+    [
+        ("Ana@Gmail.COM", ("Ana@gmail.com", "gmail.com")),
+        ("Ana <ana@Example.com>", ("ana@example.com", "example.com")),
+        (" a.b+tag@sub.example.co.uk. ", ("a.b+tag@sub.example.co.uk", "sub.example.co.uk")),
+        ('"odd@local"@example.com', ('"odd@local"@example.com', "example.com")),
+        ("no-at-sign", None), ("@example.com", None), ("ana@", None), ("a b@example.com", None),
+        ("", None), ("<>", None),
+    ],
+)  # fmt: skip
+def test_split_address(value: str, split: tuple[str, str] | None) -> None:
+    assert split_address(value) == split
+    assert domain_of(value) == (split[1] if split else "")
+
+
+@given(st.text())
+def test_never_fails(text: str) -> None:
+    assert isinstance(mailbox_provider(text), str)
+    split_address(text)
