@@ -242,7 +242,7 @@ def test_mta_sts_policy_fetched_over_https(dns_server: DNSServer, tmp_path: Path
     assert report["mta_sts"]["policy"]["mode"] == "enforce"
     assert report["status"] == "ok", report["findings"]
     # the same domain without http: the policy is reported as not checked, not as a problem
-    code, out = run(dns_server, "good.audit.test", "--selector", "s1", "--format", "json")
+    _, out = run(dns_server, "good.audit.test", "--selector", "s1", "--format", "json")
     unchecked = json.loads(out)
     assert unchecked["mta_sts"]["status"] == "not_checked"
     assert "mta_sts.not_checked" in codes(unchecked)

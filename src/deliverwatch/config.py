@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -31,6 +31,9 @@ from pydantic import (
 )
 
 from deliverwatch.dns import Nameserver
+
+if TYPE_CHECKING:
+    from deliverwatch.events.providers.base import SourceSettings
 
 ENV_PREFIX = "DELIVERWATCH_"
 DEFAULT_CONFIG_NAMES = ("deliverwatch.yaml", "deliverwatch.yml")
@@ -139,6 +142,78 @@ class RetentionSettings(_Model):
         return self
 
 
+SECRET_KEYS = ("secret", "public_key", "password", "token")
+
+
+class SourceConfig(_Model):
+    """A webhook source: ``POST /webhooks/<name>`` takes this ESP's payloads.
+
+    Secrets may be given inline or as ``<key>_file`` (read once at start, newline stripped).
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    provider: str
+    sending_domain: str | None = None
+    secret: str | None = Field(None, repr=False)
+    public_key: str | None = Field(None, repr=False)
+    username: str | None = None
+    password: str | None = Field(None, repr=False)
+    token: str | None = Field(None, repr=False)
+    url: str | None = None
+    topic_arns: StrList = Field(default_factory=list)
+    max_age_seconds: int = Field(300, ge=10, le=86_400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key in SECRET_KEYS:
+            path = data.pop(f"{key}_file", None)
+            if path is None:
+                continue
+            try:
+                data[key] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"{key}_file: cannot read {path}: {exc.strerror or exc}") from exc
+        return data
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        from deliverwatch.events.providers import PROVIDERS
+
+        if value not in PROVIDERS:
+            raise ValueError(f"unknown provider {value!r}; known: {', '.join(PROVIDERS)}")
+        return value
+
+    def settings(self) -> SourceSettings:
+        from deliverwatch.events.providers.base import SourceSettings
+
+        return SourceSettings(
+            name=self.name,
+            provider=self.provider,
+            sending_domain=self.sending_domain,
+            secret=self.secret,
+            public_key=self.public_key,
+            username=self.username,
+            password=self.password,
+            token=self.token,
+            url=self.url,
+            topic_arns=tuple(self.topic_arns),
+            max_age_seconds=self.max_age_seconds,
+        )
+
+
+class ServerSettings(_Model):
+    """``deliverwatch serve``: where it listens and what it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8025, ge=1, le=65535)
+    max_body_bytes: int = Field(10_000_000, ge=1024, le=1_000_000_000)
+
+
 class Config(_Model):
     database_url: str = "sqlite:///deliverwatch.db"
     dns: DnsSettings = DnsSettings()
@@ -146,7 +221,20 @@ class Config(_Model):
     blocklists: BlocklistSettings = BlocklistSettings()
     check: CheckSettings = CheckSettings()
     retention: RetentionSettings = RetentionSettings()
+    server: ServerSettings = ServerSettings()
     domains: list[DomainConfig] = Field(default_factory=list)
+    sources: list[SourceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_sources(self) -> Config:
+        names = [s.name for s in self.sources]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"sources: duplicate name(s) {', '.join(duplicated)}")
+        return self
+
+    def source(self, name: str) -> SourceConfig | None:
+        return next((s for s in self.sources if s.name == name), None)
 
     def domain(self, name: str) -> DomainConfig:
         """The config of ``name``, or an empty one for a domain given only on the command line."""

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from deliverwatch import http
 from deliverwatch.auth import bimi, blocklists, dkim, dmarc, mta_sts, mx, requirements, spf, tlsrpt
 from deliverwatch.auth.findings import Finding, dns_failure, finding
+from deliverwatch.auth.orgdomain import organizational_domain
 from deliverwatch.auth.report import DomainReport
 from deliverwatch.dns import Resolver, normalize_name
 
@@ -63,7 +64,12 @@ async def audit_domain(
     # Warm the cache for the second-stage checks while the first stage runs.
     prefetch = [
         asyncio.ensure_future(resolver.txt(name))
-        for name in (f"_mta-sts.{domain}", f"_smtp._tls.{domain}", f"default._bimi.{domain}")
+        for name in (
+            f"_mta-sts.{domain}",
+            f"_smtp._tls.{domain}",
+            f"default._bimi.{domain}",
+            f"default._bimi.{organizational_domain(domain)}",
+        )
     ]
     spf_r, dmarc_r, dkim_r, mx_r, bl_r, ip_results = await asyncio.gather(
         spf.check_spf(domain, resolver),
@@ -156,8 +162,11 @@ class AuditSession:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.fetcher is not None:
-            await self.fetcher.aclose()
+        try:
+            if self.fetcher is not None:
+                await self.fetcher.aclose()
+        finally:
+            await self.resolver.aclose()
 
     async def audit(self, domain: str) -> DomainReport:
         return await audit_domain(domain, self.resolver, self.options, self.fetcher)

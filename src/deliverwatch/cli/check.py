@@ -1,7 +1,6 @@
-"""The ``deliverwatch`` command line: argument handling and rendering only.
+"""``deliverwatch check``: the DNS authentication audit.
 
-Exit codes are part of the contract CI gates rely on: 0 nothing reached ``--fail-on``, 1 a
-finding did, 2 usage or configuration error.
+Exit codes: 0 nothing reached ``--fail-on``, 1 a finding did, 2 usage or configuration error.
 """
 
 from __future__ import annotations
@@ -17,25 +16,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from deliverwatch import __version__
 from deliverwatch.auth import export
 from deliverwatch.auth.audit import AuditOptions, AuditSession
 from deliverwatch.auth.text import render_report
-from deliverwatch.config import Config, ConfigError, load_config
+from deliverwatch.cli.base import app, fail, load
 from deliverwatch.dns import Nameserver, Resolver
 from deliverwatch.http import HttpSettings
-
-app = typer.Typer(
-    name="deliverwatch",
-    help="Email deliverability monitoring: authentication audits, events, DMARC, alerts.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-config_app = typer.Typer(help="Inspect and validate deliverwatch.yaml.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
-
-USAGE_ERROR = 2
 
 
 class Format(StrEnum):
@@ -50,18 +36,6 @@ class FailOn(StrEnum):
     error = "error"
     warning = "warning"
     never = "never"
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(USAGE_ERROR)
-
-
-def _load(config_path: Path | None) -> Config:
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
 
 
 def read_domains_file(path: Path) -> list[str]:
@@ -134,27 +108,27 @@ def check(
     ] = None,
 ) -> None:
     """Audit domain authentication (SPF, DMARC, DKIM, BIMI, MTA-STS, TLS-RPT, MX, blocklists)."""
-    config = _load(config_path)
+    config = load(config_path)
     names = list(domains or [])
     if domains_file is not None:
         try:
             names += read_domains_file(domains_file)
         except OSError as exc:
-            raise _fail(f"--domains-file {domains_file}: {exc.strerror or exc}") from None
+            raise fail(f"--domains-file {domains_file}: {exc.strerror or exc}") from None
     if not names:
         names = [d.name for d in config.domains]
     if not names:
-        raise _fail("no domains: give DOMAIN arguments, --domains-file, or domains: in config")
+        raise fail("no domains: give DOMAIN arguments, --domains-file, or domains: in config")
     for value in ip or []:
         try:
             ipaddress.ip_address(value)
         except ValueError:
-            raise _fail(f"--ip {value!r} is not an IP address") from None
+            raise fail(f"--ip {value!r} is not an IP address") from None
     servers = nameserver or config.dns.nameservers
     try:
         parsed = [Nameserver.parse(s) for s in servers]
     except ValueError as exc:
-        raise _fail(f"--nameserver: {exc}") from None
+        raise fail(f"--nameserver: {exc}") from None
 
     options = AuditOptions(
         selectors=tuple(selector or ()),
@@ -240,22 +214,3 @@ async def _run(
     elif output_format is Format.sarif:
         sys.stdout.write(export.to_sarif(done, artifact) + "\n")
     return done
-
-
-@config_app.command("validate")
-def config_validate(
-    config_path: Annotated[Path | None, typer.Argument(help="Config file.")] = None,
-) -> None:
-    """Validate a config file (and environment overrides); print the effective config."""
-    config = _load(config_path)
-    Console().print_json(config.model_dump_json())
-
-
-@app.command()
-def version() -> None:
-    """Print the version."""
-    typer.echo(f"deliverwatch {__version__}")
-
-
-def main() -> None:
-    app()

@@ -1,0 +1,1 @@
+"""Rates over time windows, read from the store's rollups."""

@@ -1,0 +1,213 @@
+"""The suppression list: recipients not to mail again, and why.
+
+``insert_events`` adds hard bounces, complaints and unsubscribes as they are first stored;
+people add and remove entries by hand. One row per (recipient, sending domain, reason) keeps
+every reason and when it was first and last seen.
+
+Scope: a hard bounce means the address does not exist, so it suppresses the recipient for
+every sending domain; a complaint or an unsubscribe is about the sender, so it suppresses the
+recipient for its sending domain only. An entry whose sending domain is unknown (``''``)
+applies to every domain: without knowing which sender was refused, assume all were.
+Recipients are compared lower-cased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from deliverwatch.store.engine import upsert_insert
+from deliverwatch.store.schema import suppressions
+
+SuppressionReason = Literal["hard_bounce", "complaint", "unsubscribe", "manual"]
+REASONS: tuple[str, ...] = get_args(SuppressionReason)
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    recipient: str
+    sending_domain: str  # '' = every domain
+    reason: SuppressionReason
+    first_at: datetime
+    last_at: datetime
+    events: int = 1
+    provider: str | None = None
+    event_id: str | None = None  # the event that first caused it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipient": self.recipient,
+            "sending_domain": self.sending_domain or None,
+            "reason": self.reason,
+            "first_at": _iso(self.first_at),
+            "last_at": _iso(self.last_at),
+            "events": self.events,
+            "provider": self.provider,
+            "event_id": self.event_id,
+        }
+
+
+def record_suppressions(conn: Connection, entries: Iterable[Suppression]) -> None:
+    """Upsert ``entries``: new keys are added, known ones get their times widened and their
+    event count added to."""
+    merged: dict[tuple[str, str, str], Suppression] = {}
+    for entry in entries:
+        entry = replace(
+            entry,
+            recipient=_recipient(entry.recipient),
+            sending_domain=_domain(entry.sending_domain),
+        )
+        key = (entry.recipient, entry.sending_domain, entry.reason)
+        if (seen := merged.get(key)) is not None:
+            first = seen if seen.first_at <= entry.first_at else entry
+            entry = replace(
+                first,
+                last_at=max(seen.last_at, entry.last_at),
+                events=seen.events + entry.events,
+            )
+        merged[key] = entry
+    if not merged:
+        return
+    rows = [
+        {
+            "recipient": s.recipient,
+            "sending_domain": s.sending_domain,
+            "reason": s.reason,
+            "provider": s.provider,
+            "event_id": s.event_id,
+            "first_at": s.first_at,
+            "last_at": s.last_at,
+            "events": s.events,
+        }
+        for _, s in sorted(merged.items())
+    ]
+    t = suppressions
+    stmt = upsert_insert(conn, t)
+    new = stmt.excluded
+    earlier = sa.case((new.first_at < t.c.first_at, new.first_at), else_=t.c.first_at)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["recipient", "sending_domain", "reason"],
+        set_={
+            "first_at": earlier,
+            "last_at": sa.case((new.last_at > t.c.last_at, new.last_at), else_=t.c.last_at),
+            "events": t.c.events + new.events,
+            "provider": sa.case((new.first_at < t.c.first_at, new.provider), else_=t.c.provider),
+            "event_id": sa.case((new.first_at < t.c.first_at, new.event_id), else_=t.c.event_id),
+        },
+    )
+    conn.execute(stmt, rows)
+
+
+def add_suppression(
+    conn: Connection,
+    recipient: str,
+    *,
+    sending_domain: str | None = None,
+    reason: SuppressionReason = "manual",
+    at: datetime | None = None,
+) -> None:
+    """Suppress ``recipient`` by hand (for ``sending_domain``, or every domain when None)."""
+    if reason not in REASONS:
+        raise ValueError(f"unknown suppression reason {reason!r} (one of {', '.join(REASONS)})")
+    moment = at or datetime.now(UTC)
+    record_suppressions(
+        conn,
+        [Suppression(recipient, sending_domain or "", reason, first_at=moment, last_at=moment)],
+    )
+
+
+def remove_suppressions(
+    conn: Connection,
+    recipient: str,
+    *,
+    sending_domain: str | None = None,
+    reason: SuppressionReason | None = None,
+) -> int:
+    """Delete a recipient's entries (only those of ``sending_domain`` / ``reason`` when given);
+    returns how many were deleted."""
+    t = suppressions
+    stmt = sa.delete(t).where(t.c.recipient == _recipient(recipient))
+    if sending_domain is not None:
+        stmt = stmt.where(t.c.sending_domain == _domain(sending_domain))
+    if reason is not None:
+        stmt = stmt.where(t.c.reason == reason)
+    return conn.execute(stmt).rowcount
+
+
+def suppressions_for(
+    conn: Connection, recipient: str, *, sending_domain: str | None = None
+) -> list[Suppression]:
+    """The entries that stop mail to ``recipient`` from ``sending_domain`` (any domain when
+    None), oldest first; empty when the recipient may be mailed."""
+    t = suppressions
+    query = sa.select(t).where(t.c.recipient == _recipient(recipient))
+    if sending_domain is not None:
+        query = query.where(
+            sa.or_(
+                t.c.reason == "hard_bounce",
+                t.c.sending_domain.in_(["", _domain(sending_domain)]),
+            )
+        )
+    query = query.order_by(t.c.first_at, t.c.sending_domain, t.c.reason)
+    return [_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def is_suppressed(conn: Connection, recipient: str, *, sending_domain: str | None = None) -> bool:
+    return bool(suppressions_for(conn, recipient, sending_domain=sending_domain))
+
+
+def list_suppressions(
+    conn: Connection,
+    *,
+    sending_domain: str | None = None,
+    reason: SuppressionReason | None = None,
+    after: str | None = None,
+    limit: int = 1000,
+) -> list[Suppression]:
+    """A page of entries ordered by recipient; pass the last recipient seen as ``after`` for
+    the next page. ``sending_domain`` selects that domain's own entries (not the global ones)."""
+    t = suppressions
+    query = sa.select(t)
+    if sending_domain is not None:
+        query = query.where(t.c.sending_domain == _domain(sending_domain))
+    if reason is not None:
+        query = query.where(t.c.reason == reason)
+    if after is not None:
+        query = query.where(t.c.recipient > _recipient(after))
+    query = query.order_by(t.c.recipient, t.c.sending_domain, t.c.reason).limit(limit)
+    return [_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def _from_row(row: sa.RowMapping) -> Suppression:
+    return Suppression(
+        recipient=row["recipient"],
+        sending_domain=row["sending_domain"],
+        reason=row["reason"],
+        first_at=_aware(row["first_at"]),
+        last_at=_aware(row["last_at"]),
+        events=row["events"],
+        provider=row["provider"],
+        event_id=row["event_id"],
+    )
+
+
+def _recipient(value: str) -> str:
+    return value.strip().lower()
+
+
+def _domain(value: str) -> str:
+    return value.strip().rstrip(".").lower()
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes; everything is stored in UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,107 @@
+"""Engine set-up: SQLite pragmas for durable acknowledgements, PostgreSQL via psycopg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from deliverwatch.store import begin_write, create_engine
+from deliverwatch.store.engine import SQLITE_BUSY_TIMEOUT_MS, engine_url
+
+
+def test_sqlite_connections_are_wal_full_sync_with_busy_timeout_and_foreign_keys(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            }
+    finally:
+        engine.dispose()
+    assert pragma == {
+        "journal_mode": "wal",
+        "synchronous": 2,  # FULL
+        "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
+        "foreign_keys": 1,
+    }
+
+
+def test_sqlite_reads_are_not_blocked_by_a_writer(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with begin_write(engine) as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        with begin_write(engine) as writer:
+            writer.exec_driver_sql("INSERT INTO t VALUES (2)")
+            with engine.connect() as reader:  # WAL: sees the last commit, does not wait
+                assert reader.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 1
+        with engine.connect() as reader:
+            assert reader.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 2
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_rollback_undoes_the_transaction(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with begin_write(engine) as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        with pytest.raises(RuntimeError), begin_write(engine) as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+            raise RuntimeError
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("sqlite:///deliverwatch.db", "sqlite"),
+        ("postgresql://u:p@db/dw", "postgresql+psycopg"),
+        ("postgres://u:p@db/dw", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@db/dw", "postgresql+psycopg"),
+    ],
+)
+def test_engine_url_picks_the_driver(given: str, driver: str) -> None:
+    assert engine_url(given).drivername == driver
+
+
+def test_unsupported_databases_are_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported database 'mysql'"):
+        create_engine("mysql://u@db/dw")
+
+
+def test_postgresql_engine_uses_psycopg() -> None:
+    engine = create_engine("postgresql://u:p@127.0.0.1:1/dw")
+    assert engine.dialect.driver == "psycopg"
+    assert isinstance(engine, sa.Engine)
+    engine.dispose()
+
+
+def test_fast_sqlite_time_format_equals_sqlalchemys(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from deliverwatch.store.engine import bind_processor, time_to_driver
+    from deliverwatch.store.schema import events
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.connect() as conn:
+            fast, generic = time_to_driver(conn), bind_processor(conn, events.c.occurred_at)
+            assert generic is not None
+            for moment in (
+                datetime(2025, 3, 10, 12, 30, 15, 123456, tzinfo=UTC),
+                datetime(2025, 3, 10, 0, 0, tzinfo=UTC),
+                datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+            ):
+                assert fast(moment) == generic(moment)
+    finally:
+        engine.dispose()

@@ -1,0 +1,253 @@
+"""insert_events: idempotent storage, rollups counted once per new event, unique engagements."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from deliverwatch.events.model import Event
+from deliverwatch.store import begin_write, compact, insert_events
+from deliverwatch.store.events import InsertResult
+from deliverwatch.store.rollups import DAY, HOUR, MINUTE, UNIQUE_CLICK, UNIQUE_OPEN
+from deliverwatch.store.schema import (
+    events,
+    first_engagements,
+    rollup_day,
+    rollup_hour,
+    rollup_minute,
+    rollup_series,
+)
+from tests.store.factory import T0, event
+
+STEPS = {MINUTE: rollup_minute, HOUR: rollup_hour, DAY: rollup_day}
+
+
+def rollup_rows(conn: Connection, step: int) -> Counter[tuple[str, int, str, str, str, str]]:
+    """(domain, bucket, mailbox provider, provider, type, class) → count, of one granularity."""
+    table = STEPS[step]
+    rows = conn.execute(
+        sa.select(
+            rollup_series.c.sending_domain,
+            table.c.bucket,
+            rollup_series.c.mailbox_provider,
+            rollup_series.c.provider,
+            rollup_series.c.event_type,
+            rollup_series.c.bounce_class,
+            table.c["count"],
+        ).join_from(table, rollup_series, table.c.series_id == rollup_series.c.id)
+    )
+    return Counter({tuple(row[:6]): row[6] for row in rows if row[6]})
+
+
+def expected_rollups(
+    stored: list[Event], step: int
+) -> Counter[tuple[str, int, str, str, str, str]]:
+    counts: Counter[tuple[str, int, str, str, str, str]] = Counter()
+    for e in stored:
+        epoch = int(e.timestamp.timestamp())
+        counts[
+            (
+                e.sending_domain or "",
+                epoch - epoch % step,
+                e.mailbox_provider,
+                e.provider,
+                e.type.value,
+                e.bounce_class.value if e.bounce_class else "",
+            )
+        ] += 1
+    return counts
+
+
+def count(conn: Connection, table: sa.Table) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def test_the_same_event_twice_is_stored_once_and_counted_once(engine: Engine) -> None:
+    delivered = event("delivered", T0 + timedelta(minutes=5))
+    with begin_write(engine) as conn:
+        assert insert_events(conn, [delivered]) == InsertResult(inserted=1)
+    with begin_write(engine) as conn:
+        assert insert_events(conn, [delivered]) == InsertResult(duplicates=1)
+    with engine.connect() as conn:
+        assert count(conn, events) == 1
+        for step in STEPS:
+            assert rollup_rows(conn, step) == expected_rollups([delivered], step)
+
+
+def test_duplicates_within_a_call_and_across_batches(conn: Connection) -> None:
+    a, b, c = (event("delivered", T0 + timedelta(seconds=i)) for i in range(3))
+    result = insert_events(conn, [a, b, a, c, b, a], batch_size=2)
+    assert result == InsertResult(inserted=3, duplicates=3)
+    assert count(conn, events) == 3
+    assert sum(rollup_rows(conn, MINUTE).values()) == 3
+
+
+def test_a_rolled_back_transaction_leaves_no_trace(engine: Engine) -> None:
+    sent = event("sent", T0)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        insert_events(conn, [sent])
+        transaction.rollback()
+    with begin_write(engine) as conn:
+        assert insert_events(conn, [sent]).inserted == 1
+        assert sum(rollup_rows(conn, DAY).values()) == 1
+
+
+def fixture_events() -> list[Event]:
+    """Several domains, ESPs, mailbox providers, classes and minutes over two days."""
+    out = []
+    for i in range(60):
+        at = T0 + timedelta(hours=i * 0.8, seconds=i * 7)
+        out.append(event("sent", at, provider="ses" if i % 3 else "sendgrid"))
+        out.append(event("delivered", at + timedelta(seconds=20), mailbox_provider="outlook"))
+        if i % 4 == 0:
+            cls = ["hard", "soft", "block", "mailbox_full", "undetermined"][i % 5]
+            out.append(event("bounced", at + timedelta(minutes=1), bounce_class=cls))
+        if i % 5 == 0:
+            out.append(event("deferred", at, domain="news.test", bounce_class="soft"))
+        if i % 6 == 0:
+            out.append(event("complained", at + timedelta(hours=3), domain=None))
+        if i % 7 == 0:
+            out.append(event("dropped", at, provider="mailgun", mailbox_provider="yahoo"))
+    return out
+
+
+def test_rollups_equal_hand_computed_counts(conn: Connection) -> None:
+    stored = fixture_events()
+    assert insert_events(conn, stored, batch_size=17).inserted == len(stored)
+    for step in STEPS:
+        assert rollup_rows(conn, step) == expected_rollups(stored, step), step
+
+
+def test_events_keep_their_fields_and_timestamps_are_utc(conn: Connection) -> None:
+    paris = timezone(timedelta(hours=1))
+    bounced = event(
+        "bounced", datetime(2025, 3, 10, 13, 30, 15, 123456, tzinfo=paris), bounce_class="hard"
+    )
+    insert_events(conn, [bounced])
+    row = conn.execute(sa.select(events)).mappings().one()
+    occurred = row["occurred_at"]
+    occurred = occurred.replace(tzinfo=UTC) if occurred.tzinfo is None else occurred
+    assert occurred == datetime(2025, 3, 10, 12, 30, 15, 123456, tzinfo=UTC)
+    assert row["bounce_class"] == "hard"
+    assert row["tags"] == ["welcome"]
+    assert row["raw"] == bounced.raw
+    assert row["sending_domain"] == "shop.test"
+    minute_bucket = conn.execute(sa.select(rollup_minute.c.bucket)).scalar_one()
+    assert minute_bucket == int(datetime(2025, 3, 10, 12, 30, tzinfo=UTC).timestamp())
+
+
+def unique_counts(conn: Connection, step: int = MINUTE) -> Counter[tuple[int, str]]:
+    return Counter(
+        {
+            (key[1], key[4]): n
+            for key, n in rollup_rows(conn, step).items()
+            if key[4] in (UNIQUE_OPEN, UNIQUE_CLICK)
+        }
+    )
+
+
+def test_unique_opens_and_clicks_count_each_message_once(engine: Engine) -> None:
+    t = int(T0.timestamp())
+    with begin_write(engine) as conn:
+        insert_events(
+            conn,
+            [
+                event("opened", T0 + timedelta(minutes=1), message_id="m1"),
+                event("opened", T0 + timedelta(minutes=2), message_id="m1"),
+                event("opened", T0 + timedelta(minutes=3), message_id="m2"),
+                event("clicked", T0 + timedelta(minutes=3), message_id="m1"),
+            ],
+        )
+    with begin_write(engine) as conn:  # a later batch: m1 was opened before
+        insert_events(conn, [event("opened", T0 + timedelta(minutes=9), message_id="m1")])
+        assert unique_counts(conn) == {
+            (t + 60, UNIQUE_OPEN): 1,
+            (t + 180, UNIQUE_OPEN): 1,
+            (t + 180, UNIQUE_CLICK): 1,
+        }
+        assert sum(n for (_, kind), n in unique_counts(conn, DAY).items()) == 3
+        opens = sum(n for key, n in rollup_rows(conn, DAY).items() if key[4] == "opened")
+        assert opens == 4
+        assert count(conn, first_engagements) == 3
+
+
+def test_an_earlier_open_arriving_later_moves_the_unique_count(engine: Engine) -> None:
+    t = int(T0.timestamp())
+    with begin_write(engine) as conn:
+        insert_events(conn, [event("opened", T0 + timedelta(hours=2), message_id="m1")])
+    with begin_write(engine) as conn:
+        insert_events(
+            conn,
+            [
+                event("opened", T0 + timedelta(minutes=30), message_id="m1"),
+                event("opened", T0 + timedelta(minutes=10), message_id="m1"),
+            ],
+        )
+    with engine.connect() as conn:
+        assert unique_counts(conn) == {(t + 600, UNIQUE_OPEN): 1}
+        assert unique_counts(conn, HOUR) == {(t, UNIQUE_OPEN): 1}
+        first = conn.execute(sa.select(first_engagements.c.first_at)).scalar_one()
+        assert first.replace(tzinfo=UTC) == T0 + timedelta(minutes=10)
+
+
+def test_opens_without_message_id_are_unique_per_recipient_and_day(conn: Connection) -> None:
+    who = "ann@gmail.example"
+    insert_events(
+        conn,
+        [
+            event("opened", T0 + timedelta(hours=1), message_id="", recipient=who),
+            event("opened", T0 + timedelta(hours=5), message_id="", recipient=who.upper()),
+            event("opened", T0 + timedelta(days=1, hours=1), message_id="", recipient=who),
+        ],
+    )
+    assert sum(unique_counts(conn).values()) == 2
+
+
+def test_events_older_than_the_raw_retention_horizon_are_refused(engine: Engine) -> None:
+    now = T0 + timedelta(days=100)
+    with begin_write(engine) as conn:
+        compact(conn, now=now, raw_events_days=30)
+    old = event("delivered", now - timedelta(days=31))
+    recent = event("delivered", now - timedelta(days=29))
+    with begin_write(engine) as conn:
+        assert insert_events(conn, [old, recent]) == InsertResult(inserted=1, expired=1)
+        assert count(conn, events) == 1
+
+
+def test_concurrent_ingests_of_the_same_events_count_them_once(engine: Engine) -> None:
+    batch = [
+        event(kind, T0 + timedelta(seconds=i), message_id=f"m{i % 50}")
+        for i in range(300)
+        for kind in ("delivered", "opened")
+    ]
+    results: list[InsertResult] = []
+    errors: list[BaseException] = []
+
+    def ingest(events_: list[Event]) -> None:
+        try:
+            with begin_write(engine) as conn:
+                results.append(insert_events(conn, events_, batch_size=100))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=ingest, args=(list(batch),)),
+        threading.Thread(target=ingest, args=(list(reversed(batch)),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(r.inserted for r in results) == len(batch)
+    assert sum(r.duplicates for r in results) == len(batch)
+    with engine.connect() as conn:
+        day = rollup_rows(conn, DAY)
+        assert sum(n for key, n in day.items() if key[4] == "opened") == 300
+        assert sum(n for key, n in day.items() if key[4] == UNIQUE_OPEN) == 50
+        assert count(conn, events) == 600
