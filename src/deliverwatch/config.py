@@ -214,6 +214,41 @@ class ServerSettings(_Model):
     max_body_bytes: int = Field(10_000_000, ge=1024, le=1_000_000_000)
 
 
+class LintSettings(_Model):
+    """Defaults of ``deliverwatch lint`` (docs/lint.md has the codes and the scale)."""
+
+    kind: Literal["marketing", "transactional"] = "marketing"
+    from_address: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    warn_over: float = Field(2.0, ge=0)
+    fail_over: float = Field(9.0, ge=0)
+    weights: dict[str, int] = Field(default_factory=dict)
+    check_links: bool = False
+    uri_blocklists: StrList = Field(default_factory=lambda: list(DEFAULT_DBL_ZONES))
+    verify_dkim: bool = True
+    max_link_domains: int = Field(5, ge=1, le=1000)
+    shorteners: StrList = Field(default_factory=list)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_codes(cls, value: dict[str, int]) -> dict[str, int]:
+        from deliverwatch.content.catalogue import CATALOGUE
+
+        unknown = sorted(set(value) - set(CATALOGUE))
+        if unknown:
+            raise ValueError(f"unknown lint code(s): {', '.join(unknown)}")
+        negative = sorted(code for code, points in value.items() if not 0 <= points <= 1000)
+        if negative:
+            raise ValueError(f"points must be 0-1000: {', '.join(negative)}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LintSettings:
+        if self.warn_over > self.fail_over:
+            raise ValueError("warn_over must not be more than fail_over")
+        return self
+
+
 class Config(_Model):
     database_url: str = "sqlite:///deliverwatch.db"
     dns: DnsSettings = DnsSettings()
@@ -222,6 +257,7 @@ class Config(_Model):
     check: CheckSettings = CheckSettings()
     retention: RetentionSettings = RetentionSettings()
     server: ServerSettings = ServerSettings()
+    lint: LintSettings = LintSettings()
     domains: list[DomainConfig] = Field(default_factory=list)
     sources: list[SourceConfig] = Field(default_factory=list)
 
