@@ -7,7 +7,11 @@ Why our own layer over dnspython's stub resolver:
 * one run checks thousands of domains that share includes (``_spf.google.com``): answers are
   cached per run and concurrent lookups of the same name share one query in flight;
 * bounded concurrency, one retry on failure, TCP fallback on truncation, and a port per
-  nameserver (tests and local resolvers listen on ``127.0.0.1:5353``-style addresses).
+  nameserver (tests and local resolvers listen on ``127.0.0.1:5353``-style addresses);
+* speed: a run makes tens of thousands of queries, so the transport keeps a few UDP sockets
+  per nameserver and reads messages as bytes (:mod:`deliverwatch.dnstransport`,
+  :mod:`deliverwatch.dnswire`), and a nameserver that has stopped answering is skipped at
+  once rather than waited on by every lookup.
 
 Use::
 
@@ -20,15 +24,14 @@ Use::
 from __future__ import annotations
 
 import asyncio
+import collections
 import ipaddress
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
-import dns.asyncquery
 import dns.exception
-import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
@@ -36,12 +39,15 @@ import dns.rdatatype
 import dns.resolver
 import dns.reversename
 
+from deliverwatch.dnstransport import Reply, Server
+from deliverwatch.dnswire import EDNS_PAYLOAD as EDNS_PAYLOAD
+from deliverwatch.dnswire import Answers, question_wire
+
 Status = Literal["ok", "nxdomain", "nodata", "timeout", "servfail", "refused", "error"]
 
 #: Statuses that say nothing about whether a record exists.
 FAILURE_STATUSES: Final = frozenset({"timeout", "servfail", "refused", "error"})
 MAX_CNAME_HOPS: Final = 8
-EDNS_PAYLOAD: Final = 1232  # the DNS flag day 2020 size: no fragmentation, TC above it
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,8 @@ class ResolverStats:
     cache_hits: int = 0
     retries: int = 0
     tcp_fallbacks: int = 0
+    #: Attempts not sent because the nameserver was unresponsive (they fail as "timeout").
+    skipped: int = 0
     failures: dict[str, int] = field(default_factory=dict)
 
 
@@ -129,7 +137,11 @@ class Resolver:
 
     ``timeout`` is per attempt; a failed attempt (timeout, SERVFAIL, network error) is retried
     ``retries`` times on the next nameserver, so a dead server costs at most
-    ``timeout * (retries + 1)`` per lookup.
+    ``timeout * (retries + 1)`` per lookup. Once a nameserver has timed out repeatedly and
+    sent nothing for ``2 * timeout``, attempts on it fail at once as "timeout" (one probe per
+    ``timeout`` still goes out in the background; any answer revives it), so lookups queued
+    behind it do not each wait out the timeout. Sockets close by themselves when idle;
+    ``aclose()`` (or ``async with``) closes any left open.
     """
 
     def __init__(
@@ -145,8 +157,9 @@ class Resolver:
         self.timeout = timeout
         self.retries = retries
         self.stats = ResolverStats()
-        self._limit = asyncio.Semaphore(concurrency)
+        self._limit = _Slots(concurrency)
         self._cache: dict[tuple[str, str], asyncio.Future[Answer]] = {}
+        self._servers: dict[Nameserver, Server] = {}
 
     async def query(self, name: str, rtype: str) -> Answer:
         """Look ``name`` up once per run; concurrent callers share the query in flight."""
@@ -154,6 +167,8 @@ class Resolver:
         future = self._cache.get(key)
         if future is not None:
             self.stats.cache_hits += 1
+            if future.done():
+                return future.result()
             return await asyncio.shield(future)
         future = asyncio.get_running_loop().create_future()
         self._cache[key] = future
@@ -166,8 +181,9 @@ class Resolver:
         future.set_result(answer)
         return answer
 
-    async def txt(self, name: str) -> Answer:
-        return await self.query(name, "TXT")
+    def txt(self, name: str) -> Coroutine[Any, Any, Answer]:
+        """``query(name, "TXT")`` (the same awaitable, without a coroutine frame of its own)."""
+        return self.query(name, "TXT")
 
     async def addresses(self, name: str) -> tuple[Answer, Answer]:
         """A and AAAA of ``name``, looked up concurrently."""
@@ -177,25 +193,46 @@ class Resolver:
     async def ptr(self, address: str) -> Answer:
         return await self.query(dns.reversename.from_address(address).to_text(), "PTR")
 
+    async def aclose(self) -> None:
+        """Close the UDP sockets still open (they also close by themselves when idle).
+
+        The resolver stays usable: sockets are opened again on the next query.
+        """
+        for server in self._servers.values():
+            await server.aclose()
+
+    async def __aenter__(self) -> Resolver:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     async def _resolve(self, name: str, rtype: str) -> Answer:
         """Query, following CNAMEs across responses (authoritative servers stop at their zone)."""
         chain: list[str] = []
         current = name
         for _ in range(MAX_CNAME_HOPS):
-            response, error = await self._exchange(current, rtype)
-            if response is None:
+            reply, error = await self._exchange(current, rtype)
+            if reply is None:
                 status: Status = error[0]
                 return Answer(name, rtype, status, cnames=tuple(chain), error=error[1])
-            rcode = response.rcode()
-            records, target, chain_part = _extract(response, current, rtype)
-            chain.extend(chain_part)
+            rcode = reply.rcode
+            records: list[str] = []
+            target: str | None = None
+            if reply.answers:
+                records, target, chain_part = _extract(reply.answers, current, rtype)
+                chain.extend(chain_part)
             if records:
                 return Answer(name, rtype, "ok", tuple(records), tuple(chain))
             if rcode == dns.rcode.NXDOMAIN:
                 return Answer(name, rtype, "nxdomain", cnames=tuple(chain))
             if rcode != dns.rcode.NOERROR:
                 return Answer(
-                    name, rtype, "error", cnames=tuple(chain), error=dns.rcode.to_text(rcode)
+                    name,
+                    rtype,
+                    "error",
+                    cnames=tuple(chain),
+                    error=dns.rcode.to_text(dns.rcode.Rcode.make(rcode)),
                 )
             if target is None or target == current:
                 return Answer(name, rtype, "nodata", cnames=tuple(chain))
@@ -204,44 +241,63 @@ class Resolver:
             current = target
         return Answer(name, rtype, "error", cnames=tuple(chain), error="CNAME chain too long")
 
-    async def _exchange(
-        self, name: str, rtype: str
-    ) -> tuple[dns.message.Message | None, tuple[Status, str]]:
+    def _order(self) -> list[Server]:
+        """The servers for each attempt: rotating from a random start, responsive ones first."""
+        count = len(self.nameservers)
+        start = random.randrange(count)  # noqa: S311 - load spreading, not crypto
+        order = []
+        for attempt in range(self.retries + 1):
+            ns = self.nameservers[(start + attempt) % count]
+            server = self._servers.get(ns)
+            if server is None:
+                server = self._servers[ns] = Server(ns.host, ns.port, self.timeout)
+            order.append(server)
+        if count > 1:
+            order.sort(key=Server.down)  # stable: responsive servers first, in rotation
+        return order
+
+    async def _exchange(self, name: str, rtype: str) -> tuple[Reply | None, tuple[Status, str]]:
+        """The first usable reply over the attempts, or None and the last failure."""
         try:
-            qname = dns.name.from_text(name)
+            rdtype = _rdtype(rtype)
+            question = question_wire(name, rdtype)
         except (dns.exception.DNSException, ValueError) as exc:
             return None, ("error", f"invalid name: {exc}")
-        query = dns.message.make_query(
-            qname, dns.rdatatype.from_text(rtype), use_edns=0, payload=EDNS_PAYLOAD
-        )
         last: tuple[Status, str] = ("error", "no nameserver")
-        start = random.randrange(len(self.nameservers))  # noqa: S311 - load spreading, not crypto
-        for attempt in range(self.retries + 1):
-            server = self.nameservers[(start + attempt) % len(self.nameservers)]
-            if attempt:
-                self.stats.retries += 1
-            self.stats.queries += 1
-            try:
-                async with self._limit:
-                    response, used_tcp = await dns.asyncquery.udp_with_fallback(
-                        query, server.host, timeout=self.timeout, port=server.port
-                    )
-            except dns.exception.Timeout:
-                last = ("timeout", f"no answer from {server} in {self.timeout:g}s")
-                continue
-            except (OSError, EOFError, dns.exception.DNSException) as exc:
-                last = ("error", f"{server}: {exc.__class__.__name__}: {exc}".rstrip(": "))
-                continue
-            if used_tcp:
-                self.stats.tcp_fallbacks += 1
-            rcode = response.rcode()
-            if rcode == dns.rcode.SERVFAIL:
-                last = ("servfail", f"SERVFAIL from {server}")
-                continue
-            if rcode == dns.rcode.REFUSED:
-                last = ("refused", f"REFUSED by {server}")
-                continue
-            return response, last
+        sent = 0
+        for server in self._order():
+            # Checked before and after waiting for a slot: a dead server must not hold slots.
+            reason = server.unresponsive()
+            if reason is None:
+                if not self._limit.take():
+                    await self._limit.wait()
+                try:
+                    reason = server.unresponsive()
+                    if reason is None:
+                        if sent:
+                            self.stats.retries += 1
+                        sent += 1
+                        self.stats.queries += 1
+                        try:
+                            reply = await server.exchange(name, rdtype, question)
+                        except TimeoutError:
+                            waited = f"no answer from {_label(server)} in {self.timeout:g}s"
+                            last = ("timeout", waited)
+                        except (OSError, EOFError, dns.exception.DNSException) as exc:
+                            text = f"{_label(server)}: {exc.__class__.__name__}: {exc}"
+                            last = ("error", text.rstrip(": "))
+                        else:
+                            self.stats.tcp_fallbacks += reply.tcp
+                            if reply.rcode not in _RETRIED_RCODES:
+                                return reply, last
+                            last = _RETRIED_RCODES[reply.rcode](_label(server))
+                        continue
+                finally:
+                    self._limit.release()
+            self.stats.skipped += 1
+            if server.probe(name, rdtype, question):
+                self.stats.queries += 1
+            last = ("timeout", f"{_label(server)}: {reason}")
         self.stats.failures[last[0]] = self.stats.failures.get(last[0], 0) + 1
         return None, last
 
@@ -251,22 +307,20 @@ def normalize_name(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
 
-def _extract(
-    response: dns.message.Message, name: str, rtype: str
-) -> tuple[list[str], str | None, list[str]]:
+def _label(server: Server) -> str:
+    return str(Nameserver(server.host, server.port))
+
+
+def _extract(answers: Answers, name: str, rtype: str) -> tuple[list[str], str | None, list[str]]:
     """Records of ``rtype`` at the end of the CNAME chain from ``name``, the chain's last target."""
-    by_name: dict[tuple[str, int], list[str]] = {}
-    for rrset in response.answer:
-        owner = normalize_name(rrset.name.to_text())
-        by_name.setdefault((owner, rrset.rdtype), []).extend(_present(rd) for rd in rrset)
-    wanted = dns.rdatatype.from_text(rtype)
+    wanted = _rdtype(rtype)
     chain: list[str] = []
     current = name
     for _ in range(MAX_CNAME_HOPS):
-        records = by_name.get((current, wanted))
+        records = answers.get((current, wanted))
         if records:
             return records, current, chain
-        targets = by_name.get((current, dns.rdatatype.CNAME))
+        targets = answers.get((current, dns.rdatatype.CNAME))
         if not targets or wanted == dns.rdatatype.CNAME:
             break
         current = targets[0]
@@ -276,20 +330,58 @@ def _extract(
     return [], (current if chain else None), chain
 
 
-def _present(rdata: object) -> str:
-    strings = getattr(rdata, "strings", None)
-    if strings is not None:  # TXT/SPF: one record's character-strings are joined
-        return b"".join(strings).decode("utf-8", errors="replace")
-    exchange = getattr(rdata, "exchange", None)
-    if exchange is not None:
-        return f"{rdata.preference} {normalize_name(exchange.to_text())}"  # type: ignore[attr-defined]
-    target = getattr(rdata, "target", None)
-    if target is not None and not hasattr(rdata, "priority"):
-        return normalize_name(target.to_text())
-    address = getattr(rdata, "address", None)
-    if address is not None:
-        return str(address)
-    return str(rdata.to_text())  # type: ignore[attr-defined]
+def _rdtype(rtype: str) -> dns.rdatatype.RdataType:
+    known = _RDTYPES.get(rtype)
+    if known is None:
+        known = _RDTYPES[rtype] = dns.rdatatype.from_text(rtype)
+    return known
+
+
+_RDTYPES: dict[str, dns.rdatatype.RdataType] = {}
+# RCODEs that fail an attempt (and are retried on the next nameserver), with their text.
+_RETRIED_RCODES: dict[int, Callable[[str], tuple[Status, str]]] = {
+    dns.rcode.SERVFAIL: lambda server: ("servfail", f"SERVFAIL from {server}"),
+    dns.rcode.REFUSED: lambda server: ("refused", f"REFUSED by {server}"),
+}
+
+
+class _Slots:
+    """A FIFO counting limiter for queries in flight: ``take()`` or ``await wait()``, then
+    ``release()``.
+
+    asyncio.Semaphore rescans its queue of waiters on every release, which under a burst of
+    thousands of waiting lookups cost more CPU than the lookups themselves.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take(self) -> bool:
+        """Take a slot if one is free and nobody queues for it."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def wait(self) -> None:
+        """Queue for a slot."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot was handed over as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # skip waiters cancelled while queued
+                waiter.set_result(None)
+                return
+        self._free += 1
 
 
 def reverse_name(address: str) -> str:

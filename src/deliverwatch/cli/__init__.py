@@ -7,7 +7,7 @@ configuration error.
 
 from __future__ import annotations
 
-from deliverwatch.cli import check, events, serve  # noqa: F401  (registers the commands)
+from deliverwatch.cli import check, dmarc, events, lint, serve  # noqa: F401  (registers the commands)
 from deliverwatch.cli.base import app
 
 

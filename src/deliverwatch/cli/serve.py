@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,9 @@ def serve(
     from deliverwatch.service.app import create_app
 
     config = load(config_path)
+    # The service's own messages (the group-commit summary at shutdown, store errors) next to
+    # uvicorn's, which configures only its own loggers.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(
         create_app(config),
         host=host or config.server.host,

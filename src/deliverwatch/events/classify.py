@@ -22,6 +22,7 @@ The order of evidence (docs/bounces.md has the table):
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from deliverwatch.events.model import BounceClass
 
@@ -33,26 +34,88 @@ _ENHANCED = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)(?!\w)"
 _BASIC = re.compile(r"(?<![\w.\[])([245]\d\d)(?![\w.]?\d)(?!\w)")
 
 
-def _texts(*patterns: str) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+class _Texts:
+    """Case-insensitive phrases, searched in text already lower-cased.
+
+    Written as readable alternatives, compiled for speed: a regex whose every alternative
+    starts with a literal character lets ``re`` skip ahead to the possible first characters,
+    where one alternative starting with ``\\b``, a group or a lookbehind makes it try every
+    alternative at every position (ten times slower on a 250-character SMTP reply). So leading
+    groups are multiplied out (``(?:a|b) c`` → ``a c|b c``), the ``\\b`` words go into one
+    regex of their own, and ``re.IGNORECASE`` (slower than matching lower-cased text) is not
+    used. The language matched is unchanged; a test checks it against the plain compilation.
+    """
+
+    __slots__ = ("patterns", "searches")
+
+    def __init__(self, *patterns: str) -> None:
+        self.patterns = patterns
+        literal, words, other = [], [], []
+        for pattern in patterns:
+            for alternative in _alternatives(pattern):
+                for branch in _expand(alternative):
+                    if branch.startswith("\\b"):
+                        words.append(branch[2:])
+                    elif branch[:1].isalnum() or branch[:1] in (" ", "'", "-"):
+                        literal.append(branch)
+                    else:
+                        other.append(branch)
+        regexes = ["|".join(literal), "\\b(?:" + "|".join(words) + ")" if words else ""]
+        regexes.append("|".join(other))
+        self.searches = tuple(re.compile(r).search for r in regexes if r)
+
+    def search(self, lowered: str) -> bool:
+        return any(search(lowered) for search in self.searches)
 
 
-_FULL_TEXT = _texts(
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level ``|`` alternatives of a pattern."""
+    found, depth, start, i = [], 0, 0, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 1
+        elif char == "[":
+            i = pattern.index("]", i + 2)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            found.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    found.append(pattern[start:])
+    return found
+
+
+def _expand(alternative: str) -> list[str]:
+    """``(?:a|b) c`` as ``a c``, ``b c``, when the leading group is flat and not quantified."""
+    if alternative.startswith("(?:"):
+        end = alternative.find(")")
+        inner = alternative[3:end]
+        quantified = alternative[end + 1 : end + 2] in ("?", "*", "+", "{")
+        if "(" not in inner and "[" not in inner and not quantified:
+            return [branch + alternative[end + 1 :] for branch in _alternatives(inner)]
+    return [alternative]
+
+
+_FULL_TEXT = _Texts(
     r"mail ?box (?:is )?full",
     r"inbox (?:is )?full",
     r"over ?quota",
-    r"(?<!sending )quota (?:exceeded|exceed)",  # not Gmail's "daily user sending quota"
+    r"quota(?<!sending quota) (?:exceeded|exceed)",  # not Gmail's "daily user sending quota"
     r"exceeded (?:the |their |his |her )?(?:storage|quota)",
     r"insufficient (?:storage|space) (?:for|in) (?:the )?(?:user|mailbox|account)",
     r"storage (?:allocation|quota) exceeded",
 )
 # The *sender* is refused (e.g. Postfix "Sender address rejected: Domain not found"): the
 # recipient is fine, so these read block even though they look like unknown-address texts.
-_SENDER_TEXT = _texts(
+_SENDER_TEXT = _Texts(
     r"sender (?:address |domain )?(?:rejected|denied|blocked|not allowed|verify failed)",
     r"sender (?:address |domain )?(?:is )?(?:invalid|unknown|not found)",
 )
-_HARD_TEXT = _texts(
+_HARD_TEXT = _Texts(
     r"user (?:is )?unknown",
     r"unknown (?:user|recipient|address|mailbox)",
     r"no such (?:user|recipient|mailbox|address|account)",
@@ -68,7 +131,7 @@ _HARD_TEXT = _texts(
     r"no mx (?:record|for)",
     r"bad destination (?:mailbox|system)",
 )
-_BLOCK_TEXT = _texts(
+_BLOCK_TEXT = _Texts(
     r"spamhaus|spamcop|barracuda|sorbs|\bsurbl\b|\buribl\b|\bdnsbl\b|\brbl\b",
     r"block ?list|black ?list|deny ?list",
     r"listed (?:at|in|on|by)",
@@ -86,7 +149,7 @@ _BLOCK_TEXT = _texts(
     r"access denied, (?:banned|traffic)",
     r"rate limited due to",
 )
-_SOFT_TEXT = _texts(
+_SOFT_TEXT = _Texts(
     r"gr[ae]y ?list",
     r"try (?:again )?later",
     r"temporar(?:y|ily)",
@@ -98,7 +161,7 @@ _SOFT_TEXT = _texts(
 )
 # After block patterns so "Recipient address rejected: Access denied" (Microsoft 5.4.1, the
 # recipient is unknown) reads hard while "5.7.606 Access denied, banned sending IP" reads block.
-_WEAK_HARD_TEXT = _texts(
+_WEAK_HARD_TEXT = _Texts(
     r"mailbox (?:is )?(?:unavailable|not available)",
     r"recipient address rejected",
     r"user not local",
@@ -171,7 +234,14 @@ def classify(
     smtp_status: str | None, diagnostic: str | None, hint: str | None = None
 ) -> BounceClass:
     """The bounce class of a failed or deferred delivery (see the module docstring)."""
-    text = " ".join(t for t in (smtp_status, diagnostic) if t)
+    return _classify(smtp_status, diagnostic, hint)
+
+
+# Repeated replies (a receiver's fixed texts, "Bounced Address") are classified once; most
+# carry a per-message token (Gmail's queue id), so the cache is small and the search fast.
+@lru_cache(maxsize=4096)
+def _classify(smtp_status: str | None, diagnostic: str | None, hint: str | None) -> BounceClass:
+    text = " ".join(t for t in (smtp_status, diagnostic) if t).lower()
     code = enhanced_code(smtp_status, diagnostic)
     basic = reply_code(smtp_status, diagnostic)
     transient = code[0] == 4 if code else basic is not None and 400 <= basic < 500

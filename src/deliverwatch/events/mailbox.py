@@ -20,6 +20,9 @@ from deliverwatch.auth.orgdomain import organizational_domain
 
 OTHER = "other"
 _SPACE = re.compile(r"\s")
+# A plain address that split_address() would return unchanged: no display name, no spaces, a
+# lower-case domain (without a trailing dot: checked apart). Most addresses in events are so.
+_PLAIN = re.compile(r"[^\s<@]+@([a-z0-9_.-]+)")
 
 #: Exact consumer domains → provider label. AOL, Verizon and AIM mail run on Yahoo's platform.
 DOMAINS: dict[str, str] = {
@@ -88,6 +91,8 @@ def split_address(value: str) -> tuple[str, str] | None:
 
     Accepts ``Name <local@domain>``; the local part keeps its case (RFC 5321 §2.4).
     """
+    if (plain := _PLAIN.fullmatch(value)) and value[-1] != ".":
+        return value, plain[1]
     value = value.strip()
     if "<" in value:
         value = parseaddr(value)[1]

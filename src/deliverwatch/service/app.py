@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
+from starlette.types import Receive, Scope, Send
 
 from deliverwatch import __version__
 from deliverwatch.config import Config
@@ -74,7 +75,7 @@ def create_app(
             if engine is None:
                 store.dispose()
 
-    app = FastAPI(title="deliverwatch", version=__version__, lifespan=lifespan)
+    app = App(title="deliverwatch", version=__version__, lifespan=lifespan)
     app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["health"])
@@ -93,6 +94,23 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+class App(FastAPI):
+    """FastAPI, with webhook posts dispatched straight to :func:`webhooks.asgi_webhook`.
+
+    A webhook post needs none of the middleware, routing and dependency machinery, which
+    costs more CPU than verifying and parsing a single-event post; the fast path answers
+    exactly as the ``/webhooks/{source}`` route does. Middleware added to the app does not
+    see webhook posts.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        source = webhooks.fast_path_source(scope)
+        if source is not None:
+            await webhooks.asgi_webhook(self.state, source, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _http_settings(config: Config) -> HttpSettings:

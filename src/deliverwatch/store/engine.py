@@ -22,12 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.sql.compiler import SQLCompiler
 
 #: Milliseconds a SQLite writer waits for the lock before "database is locked".
@@ -134,6 +135,17 @@ def bind_processor(conn: Connection, column: sa.Column[Any]) -> Callable[[Any], 
     return processor
 
 
+def json_text_to_driver(conn: Connection) -> Callable[[str], Any] | None:
+    """How JSON already serialized (an ``Event.raw_json``) goes to the driver for a ``JSON``
+    column: None when as it is (SQLite stores JSON as text), else a wrapper (psycopg: the text
+    marked as ``jsonb``). Either way nothing is parsed or serialized again in Python."""
+    if conn.dialect.name == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        return lambda text: Jsonb(text, dumps=_same)
+    return None
+
+
 def time_to_driver(conn: Connection) -> Callable[[datetime], Any]:
     """A UTC datetime as the driver takes it for a ``DateTime`` column.
 
@@ -142,11 +154,12 @@ def time_to_driver(conn: Connection) -> Callable[[datetime], Any]:
     the two agree.
     """
     if conn.dialect.name == "sqlite":
-        return _sqlite_time
+        return sqlite_time
     return _same
 
 
-def _sqlite_time(moment: datetime) -> str:
+def sqlite_time(moment: datetime) -> str:
+    """A UTC datetime in SQLAlchemy's SQLite storage format."""
     return moment.isoformat(" ", "microseconds")[:26]
 
 
@@ -171,9 +184,7 @@ def driver_executemany(
     """
     if not rows:
         return 0
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns), for_executemany=True)
-    assert isinstance(compiled, SQLCompiler)
-    order = compiled.positiontup
+    sql, order = _compiled(stmt, conn.dialect, tuple(columns))
     params: list[tuple[Any, ...]] | list[dict[str, Any]]
     if order is None:  # named parameters (psycopg)
         params = [dict(zip(columns, row, strict=True)) for row in rows]
@@ -182,4 +193,14 @@ def driver_executemany(
     else:
         index = [list(columns).index(name) for name in order]
         params = [tuple(row[i] for i in index) for row in rows]
-    return conn.exec_driver_sql(compiled.string, params).rowcount
+    return conn.exec_driver_sql(sql, params).rowcount
+
+
+@lru_cache(maxsize=64)  # statements built once (an ingest's) compile once, not per batch
+def _compiled(
+    stmt: sa.ClauseElement, dialect: Dialect, columns: tuple[str, ...]
+) -> tuple[str, tuple[str, ...] | None]:
+    compiled = stmt.compile(dialect=dialect, column_keys=list(columns), for_executemany=True)
+    assert isinstance(compiled, SQLCompiler)
+    order = compiled.positiontup
+    return compiled.string, None if order is None else tuple(order)

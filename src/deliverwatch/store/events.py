@@ -25,15 +25,19 @@ from deliverwatch.events.model import BounceClass, Event, EventType
 from deliverwatch.store.engine import (
     bind_processor,
     driver_executemany,
+    json_text_to_driver,
     lock_store_for_writing,
+    sqlite_time,
     time_to_driver,
     upsert_insert,
 )
 from deliverwatch.store.rollups import (
+    MINUTE,
     UNIQUE_CLICK,
     UNIQUE_OPEN,
     Horizons,
     RollupDeltas,
+    Series,
     add_to_rollups,
     read_horizons,
     utc_epoch,
@@ -45,6 +49,7 @@ from deliverwatch.store.suppressions import Suppression, SuppressionReason, reco
 #: rollup increments, small enough to bound memory on a huge file.
 BATCH_SIZE = 10_000
 _UNIQUE = {EventType.OPENED: UNIQUE_OPEN, EventType.CLICKED: UNIQUE_CLICK}
+_UNIQUE_BY_VALUE = {kind.value: counter for kind, counter in _UNIQUE.items()}
 _NOTABLE = {
     EventType.OPENED,
     EventType.CLICKED,
@@ -58,6 +63,7 @@ _VALUE: dict[EventType | BounceClass, str] = {
     member: member.value for enum in (EventType, BounceClass) for member in enum
 }
 _KEY_CHUNK = 1000  # ids per IN (...) lookup
+_CACHE_LIMIT = 4096  # entries of the tags and minute caches of one ingest
 
 #: (provider, message key, kind) → (Unix second, sending domain, mailbox provider).
 _Markers = dict[tuple[str, str, str], tuple[int, str, str]]
@@ -118,24 +124,31 @@ class _EventWriter:
         )
         self.time = time_to_driver(conn)
         self.json = bind_processor(conn, events.c.raw) or _same
+        self.json_text = json_text_to_driver(conn)
         self.tags: dict[tuple[str, ...], Any] = {}  # serialized tags: most events share a few
+        self.series: dict[Series, int] = {}  # rollup series ids met in this transaction
+        self.minute_texts: dict[int, str] = {}  # minute → its SQLite time text prefix
 
     def write(self, batch: list[Event]) -> InsertResult:
         """Store one batch. The loop is flat on purpose: at 100,000 events a second every
         attribute lookup and call per event shows."""
         horizon = self.horizon
-        to_driver, tags_json, json = self.time, self._tags, self.json
-        seen: set[tuple[str, str]] = set()
+        to_driver, json, json_text, tags_json = self.time, self.json, self.json_text, self.tags
+        # SQLite text times, made from a per-minute prefix: isoformat() costs more than the
+        # rest of the row (see sqlite_time for the format).
+        minute_texts = self.minute_texts if to_driver is sqlite_time else None
+        for cache in (tags_json, self.minute_texts):
+            if len(cache) > _CACHE_LIMIT:  # bounded: a file may tag every message differently
+                cache.clear()
         # Opens, clicks and suppressing events need per-event work after the insert.
         notable: dict[tuple[str, str], tuple[Event, datetime]] = {}
         rows: list[tuple[Any, ...]] = []
-        duplicates = expired = 0
+        # Rollup counts, assuming every row is new: series → minute → events. Duplicates
+        # within the batch are left to the database too: they make it store fewer rows.
+        counts: dict[Series, dict[int, int]] = {}
+        expired = 0
         for event in batch:
             key = (event.provider, event.event_id)
-            if key in seen:
-                duplicates += 1
-                continue
-            seen.add(key)
             at = event.timestamp
             if at.tzinfo is not UTC:
                 at = _utc(at)
@@ -143,60 +156,84 @@ class _EventWriter:
                 expired += 1
                 continue
             kind = event.type
-            if kind in _NOTABLE:
+            if kind in _NOTABLE and key not in notable:
                 notable[key] = (event, at)
+            epoch = int(at.timestamp() // 1)
+            minute = epoch - epoch % MINUTE
+            if minute_texts is None:
+                when = to_driver(at)
+            else:
+                if (prefix := minute_texts.get(minute)) is None:
+                    prefix = minute_texts[minute] = sqlite_time(at)[:17]  # "2025-03-10 12:30:"
+                when = f"{prefix}{epoch - minute:02d}.{at.microsecond:06d}"
+            kind_value = _VALUE[kind]
             bounce_class = event.bounce_class
+            class_value = _VALUE[bounce_class] if bounce_class else None
+            tags = event.tags
+            tags_value = None
+            if tags and (tags_value := tags_json.get(tags)) is None:
+                tags_value = tags_json[tags] = json(list(tags))
+            raw, raw_json = event.raw, event.raw_json
+            if not raw:
+                raw_value = None
+            elif raw_json is None:
+                raw_value = json(raw)
+            else:
+                raw_value = raw_json if json_text is None else json_text(raw_json)
+            sending_domain, mailbox_provider = event.sending_domain, event.mailbox_provider
             rows.append(
                 (
                     key[0],
                     key[1],
-                    _VALUE[kind],
-                    to_driver(at),
+                    kind_value,
+                    when,
                     event.recipient,
                     event.recipient_domain,
-                    event.mailbox_provider,
-                    event.sending_domain,
+                    mailbox_provider,
+                    sending_domain,
                     event.message_id,
-                    _VALUE[bounce_class] if bounce_class else None,
+                    class_value,
                     event.smtp_status,
                     event.diagnostic,
-                    tags_json(event.tags) if event.tags else None,
+                    tags_value,
                     event.campaign,
                     event.ip,
-                    json(event.raw) if event.raw else None,
+                    raw_value,
                 )
             )
+            series = (sending_domain or "", mailbox_provider, key[0], kind_value, class_value or "")
+            if (minutes := counts.get(series)) is None:
+                minutes = counts[series] = {}
+            minutes[minute] = minutes.get(minute, 0) + 1
         last_id = self.conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
         stored = driver_executemany(self.conn, self.insert, EVENT_COLUMNS, rows)
         if stored:
-            # Ids only grow, and the store lock keeps other writers out until we commit: the
-            # rows past the previous largest id are exactly the ones this batch stored.
-            if stored < len(rows) and notable:
+            deltas = RollupDeltas()
+            if stored < len(rows):
+                # Ids only grow, and the store lock keeps other writers out until we commit:
+                # the rows past the previous largest id are exactly the ones this batch stored.
                 query = sa.select(events.c.provider, events.c.event_id).where(events.c.id > last_id)
                 fresh = {(provider, event_id) for provider, event_id in self.conn.execute(query)}
                 if len(fresh) != stored:
                     raise RuntimeError("events were stored concurrently outside insert_events")
                 notable = {key: value for key, value in notable.items() if key in fresh}
-            deltas = self._notable(notable.values())
-            add_to_rollups(self.conn, after_id=last_id, deltas=deltas, horizons=self.horizons)
-        return InsertResult(stored, duplicates + len(rows) - stored, expired)
+                _count_new(deltas, batch, fresh)
+            else:
+                deltas.counts = counts
+            self._notable(notable.values(), deltas)
+            add_to_rollups(self.conn, deltas, horizons=self.horizons, series_cache=self.series)
+        return InsertResult(stored, len(batch) - expired - stored, expired)
 
-    def _tags(self, tags: tuple[str, ...]) -> Any:
-        if (value := self.tags.get(tags)) is None:
-            value = self.tags[tags] = self.json(list(tags))
-        return value
-
-    def _notable(self, new: Iterable[tuple[Event, datetime]]) -> RollupDeltas:
-        """Record unique-engagement markers and suppressions of newly stored events; returns
-        the unique counters' rollup increments."""
-        deltas = RollupDeltas()
+    def _notable(self, new: Iterable[tuple[Event, datetime]], deltas: RollupDeltas) -> None:
+        """Record unique-engagement markers and suppressions of newly stored events; adds the
+        unique counters' rollup increments to ``deltas``."""
         markers: _Markers = {}
         suppressions: list[Suppression] = []
         for event, at in new:
             kind = event.type
             if kind in _UNIQUE:
-                epoch = int(at.timestamp())
-                marker = (event.provider, _message_key(event), _VALUE[kind])
+                epoch = int(at.timestamp() // 1)
+                marker = (event.provider, event.message_id or _message_key(event), _VALUE[kind])
                 seen = markers.get(marker)
                 if seen is None or epoch < seen[0]:
                     markers[marker] = (epoch, event.sending_domain or "", event.mailbox_provider)
@@ -214,7 +251,26 @@ class _EventWriter:
                 )
         _count_first_engagements(self.conn, markers, deltas)
         record_suppressions(self.conn, suppressions)
-        return deltas
+
+
+def _count_new(deltas: RollupDeltas, batch: list[Event], fresh: set[tuple[str, str]]) -> None:
+    """Count the events of ``batch`` that were stored (``fresh``), each once: the slow path of
+    ``write``, for batches that held events stored before."""
+    counted: set[tuple[str, str]] = set()
+    for event in batch:
+        key = (event.provider, event.event_id)
+        if key not in fresh or key in counted:
+            continue
+        counted.add(key)
+        bounce_class = event.bounce_class
+        series = (
+            event.sending_domain or "",
+            event.mailbox_provider,
+            event.provider,
+            _VALUE[event.type],
+            _VALUE[bounce_class] if bounce_class else "",
+        )
+        deltas.add(series, int(_utc(event.timestamp).timestamp() // 1))
 
 
 #: The events columns insert_events fills, in table order (id and received_at are defaults).
@@ -268,6 +324,20 @@ def _suppression_reason(event: Event) -> SuppressionReason | None:
     return None
 
 
+# One statement for every lookup: an expanding IN is rendered per execution from a cached
+# compilation, where ``in_(list)`` would build a bound parameter object per key.
+_EXISTING_MARKERS = sa.select(
+    first_engagements.c.message_key,
+    first_engagements.c.first_at,
+    first_engagements.c.sending_domain,
+    first_engagements.c.mailbox_provider,
+).where(
+    first_engagements.c.provider == sa.bindparam("p"),
+    first_engagements.c.kind == sa.bindparam("k"),
+    first_engagements.c.message_key.in_(sa.bindparam("keys", expanding=True)),
+)
+
+
 def _count_first_engagements(conn: Connection, markers: _Markers, deltas: RollupDeltas) -> None:
     """Count a unique open (click) for each message's earliest open (click) only.
 
@@ -285,26 +355,24 @@ def _count_first_engagements(conn: Connection, markers: _Markers, deltas: Rollup
         groups.setdefault((provider, kind), []).append(message_key)
     for (provider, kind), message_keys in groups.items():
         for start in range(0, len(message_keys), _KEY_CHUNK):
-            query = sa.select(
-                table.c.message_key,
-                table.c.first_at,
-                table.c.sending_domain,
-                table.c.mailbox_provider,
-            ).where(
-                table.c.provider == provider,
-                table.c.kind == kind,
-                table.c.message_key.in_(message_keys[start : start + _KEY_CHUNK]),
-            )
-            for message_key, first_at, domain, mailbox_provider in conn.execute(query):
+            params = {"p": provider, "k": kind, "keys": message_keys[start : start + _KEY_CHUNK]}
+            for message_key, first_at, domain, mailbox_provider in conn.execute(
+                _EXISTING_MARKERS, params
+            ):
                 existing[(provider, message_key, kind)] = (first_at, domain, mailbox_provider)
     created = []
     moves = []
+    counts = deltas.counts
     for key, (epoch, domain, mailbox_provider) in markers.items():
         provider, message_key, kind = key
-        counter = _UNIQUE[EventType(kind)]
+        counter = _UNIQUE_BY_VALUE[kind]
         at = datetime.fromtimestamp(epoch, UTC)
-        if (old := existing.get(key)) is None:
-            deltas.add((domain, mailbox_provider, provider, counter, ""), epoch)
+        if (old := existing.get(key)) is None:  # the usual case: deltas.add, inline
+            series = (domain, mailbox_provider, provider, counter, "")
+            if (minutes := counts.get(series)) is None:
+                minutes = counts[series] = {}
+            minute = epoch - epoch % MINUTE
+            minutes[minute] = minutes.get(minute, 0) + 1
             created.append((provider, message_key, kind, time(at), domain, mailbox_provider))
             continue
         old_epoch = utc_epoch(old[0])

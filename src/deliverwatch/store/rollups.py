@@ -6,9 +6,9 @@ A rollup row is (series, bucket, count); a series is one combination of the five
 granularities in the transaction that stores the events, not folded later: a window of 30 days
 then reads about 30 day rows per series, not 43,200 minute rows, and compaction only has to
 *delete* fine rows that coarser ones already hold, so it can never lose or double a count. An
-ingest batch is counted in the database (a ``GROUP BY`` into a temporary table), so it costs
-one upsert per distinct (series, bucket) with ``count = count + excluded.count``, not one per
-event.
+ingest batch is counted in Python as its rows are built (one dict increment per event, on
+values already in hand), so the database gets one upsert per distinct (series, bucket) with
+``count = count + excluded.count``, and never reads the new events back.
 
 Besides the :class:`~deliverwatch.events.model.EventType` values, ``event_type`` holds two
 derived counters, :data:`UNIQUE_OPEN` and :data:`UNIQUE_CLICK`: one per message, in the bucket
@@ -18,19 +18,17 @@ of its earliest open or click (kept right in ``events.py`` when events arrive ou
 from __future__ import annotations
 
 import calendar
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from deliverwatch.store.engine import driver_executemany, lock_store_for_writing, upsert_insert
 from deliverwatch.store.schema import (
+    ROLLUP_TABLES,
     events,
     first_engagements,
     rollup_day,
@@ -60,138 +58,104 @@ ROLLUPS_FROM = "rollups_from"
 
 
 class RollupDeltas:
-    """Rollup increments of one batch: per series, per minute bucket, summed in Python before
-    they reach the database."""
+    """Rollup increments: per series, per minute bucket, summed in Python before they reach
+    the database."""
 
     __slots__ = ("counts",)
 
     def __init__(self) -> None:
-        self.counts: dict[Series, defaultdict[int, int]] = {}
+        #: series → minute bucket (Unix second) → count. ``insert_events`` fills it inline.
+        self.counts: dict[Series, dict[int, int]] = {}
 
     def add(self, series: Series, at: int, n: int = 1) -> None:
         """Count ``n`` events of ``series`` at Unix second ``at``."""
         minutes = self.counts.get(series)
         if minutes is None:
-            minutes = self.counts[series] = defaultdict(int)
-        minutes[at - at % MINUTE] += n
+            minutes = self.counts[series] = {}
+        minute = at - at % MINUTE
+        minutes[minute] = minutes.get(minute, 0) + n
 
     def __len__(self) -> int:
         return sum(len(minutes) for minutes in self.counts.values())
 
 
-class epoch_seconds(FunctionElement[int]):
-    """Whole Unix seconds of a ``DateTime`` column, in SQL: the SQLite text format and
-    PostgreSQL's ``timestamptz`` need different spellings."""
-
-    type = sa.BigInteger()
-    inherit_cache = True
-
-
-@compiles(epoch_seconds, "sqlite")
-def _epoch_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-@compiles(epoch_seconds, "postgresql")
-def _epoch_postgresql(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
-    inner = compiler.process(element.clauses, **kw)
-    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {inner})) AS BIGINT)"
-
-
-#: Per-transaction scratch space: one ingest batch's counts per (series, minute).
-staged = sa.Table(
-    "deliverwatch_staged_counts",
-    sa.MetaData(),
-    sa.Column("series_id", sa.BigInteger(), nullable=False),
-    sa.Column("bucket", sa.BigInteger(), nullable=False),
-    sa.Column("n", sa.BigInteger(), nullable=False),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
-
-
 def add_to_rollups(
     conn: Connection,
+    deltas: RollupDeltas,
     *,
-    after_id: int | None = None,
-    deltas: RollupDeltas | None = None,
     horizons: Horizons | None = None,
+    series_cache: dict[Series, int] | None = None,
 ) -> None:
-    """Add to the minute, hour and day rollups the events with ids above ``after_id`` (those
-    this transaction just stored) and the increments in ``deltas`` (unique counters).
+    """Add ``deltas`` to the minute, hour and day rollups.
 
-    The aggregation runs in the database: the batch is counted once per (series, minute) into
-    a temporary table (one scan of the new events, joined to their series), and each rollup
-    then gets one upsert per distinct (series, bucket) from it; no per-event work happens in
-    Python. Minute (hour) buckets older than the minute (hour) horizon are skipped: compaction
-    deleted those rollups, and ``stats`` reads that period from coarser ones.
+    The minutes are folded into hours and days here, and each rollup gets one
+    ``executemany`` of upserts (``count = count + excluded.count``), one row per distinct
+    (series, bucket), in key order (B-tree locality). Minute (hour) buckets older than the
+    minute (hour) horizon are skipped: compaction deleted those rollups, and ``stats`` reads
+    that period from coarser ones. ``series_cache`` keeps series ids across calls of one
+    transaction.
     """
-    staged.create(conn, checkfirst=True)
-    conn.execute(sa.delete(staged))
-    if after_id is not None:
-        _stage_events(conn, after_id)
-    if deltas is not None and deltas.counts:
-        series = series_ids(conn, set(deltas.counts))
-        rows = [
-            (series[dims], minute, n)
-            for dims, minutes in deltas.counts.items()
-            for minute, n in minutes.items()
-            if n
-        ]
-        driver_executemany(conn, sa.insert(staged), ("series_id", "bucket", "n"), rows)
+    if not deltas.counts:
+        return
     horizons = horizons or Horizons()
-    for table, since in (
-        (rollup_minute, horizons.minute_rollups_from),
-        (rollup_hour, horizons.hour_rollups_from),
-        (rollup_day, None),
+    cache = {} if series_cache is None else series_cache
+    if missing := deltas.counts.keys() - cache.keys():
+        cache.update(series_ids(conn, set(missing)))
+    minute_from = horizons.minute_rollups_from or 0
+    hour_from = horizons.hour_rollups_from or 0
+    minute_rows: list[tuple[int, int, int]] = []
+    hour_rows: list[tuple[int, int, int]] = []
+    day_rows: list[tuple[int, int, int]] = []
+    for series_id, minutes in sorted(
+        (cache[dims], minutes) for dims, minutes in deltas.counts.items()
     ):
-        step = STEPS[table.name]
-        bucket = (staged.c.bucket - staged.c.bucket % step).label("b")
-        query = (
-            sa.select(staged.c.series_id, bucket, sa.func.sum(staged.c.n))
-            # SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT (parsing ambiguity).
-            .where(staged.c.bucket >= since if since is not None else sa.true())
-            .group_by(staged.c.series_id, bucket)
-        )
-        stmt = upsert_insert(conn, table).from_select(["series_id", "bucket", "count"], query)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["series_id", "bucket"],
-                set_={"count": table.c["count"] + stmt.excluded["count"]},
-            )
-        )
+        hours: dict[int, int] = {}
+        days: dict[int, int] = {}
+        for minute in sorted(minutes):  # key order: the upserts walk each B-tree once
+            if n := minutes[minute]:
+                if minute >= minute_from:
+                    minute_rows.append((series_id, minute, n))
+                if minute >= hour_from:
+                    hour = minute - minute % HOUR
+                    hours[hour] = hours.get(hour, 0) + n
+                day = minute - minute % DAY
+                days[day] = days.get(day, 0) + n
+        hour_rows += [(series_id, hour, n) for hour, n in hours.items() if n]
+        day_rows += [(series_id, day, n) for day, n in days.items() if n]
+    for table, rows in (
+        (rollup_minute, minute_rows),
+        (rollup_hour, hour_rows),
+        (rollup_day, day_rows),
+    ):
+        upsert = _count_upsert(conn.dialect.name, table.name)
+        driver_executemany(conn, upsert, ("series_id", "bucket", "count"), rows)
 
 
-def _stage_events(conn: Connection, after_id: int) -> None:
-    e, s = events, rollup_series
-    new = e.c.id > after_id
-    dims = (
-        sa.func.coalesce(e.c.sending_domain, ""),
-        e.c.mailbox_provider,
-        e.c.provider,
-        e.c.type,
-        sa.func.coalesce(e.c.bounce_class, ""),
+@lru_cache(maxsize=8)  # the same statement object each time: it is compiled once
+def _count_upsert(dialect: str, table_name: str) -> sa.Insert:
+    """``INSERT … ON CONFLICT (series_id, bucket) DO UPDATE SET count = count + excluded``."""
+    table = {t.name: t for t in ROLLUP_TABLES}[table_name]
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=["series_id", "bucket"],
+        set_={"count": table.c["count"] + stmt.excluded["count"]},
     )
-    create = upsert_insert(conn, s).from_select(
-        list(SERIES_COLUMNS), sa.select(*dims).where(new).distinct()
-    )
-    conn.execute(create.on_conflict_do_nothing(index_elements=list(SERIES_COLUMNS)))
-    epoch = epoch_seconds(e.c.occurred_at)
-    minute = (epoch - epoch % MINUTE).label("b")
-    joined = sa.and_(
-        *(s.c[name] == value for name, value in zip(SERIES_COLUMNS, dims, strict=True))
-    )
-    query = (
-        sa.select(s.c.id, minute, sa.func.count())
-        .join_from(e, s, joined)
-        .where(new)
-        .group_by(s.c.id, minute)
-    )
-    conn.execute(sa.insert(staged).from_select(["series_id", "bucket", "n"], query))
 
 
 def series_ids(conn: Connection, wanted: set[Series]) -> dict[Series, int]:
     """The ids of ``wanted`` series, creating the missing ones (under the store lock)."""
+    found = _find_series(conn, wanted)
+    if missing := wanted - found.keys():
+        rows = [tuple(str(value) for value in dims) for dims in sorted(missing)]
+        driver_executemany(conn, _INSERT_SERIES, SERIES_COLUMNS, rows)
+        found.update(_find_series(conn, missing))
+    return found
+
+
+_INSERT_SERIES = sa.insert(rollup_series)
+
+
+def _find_series(conn: Connection, wanted: set[Series]) -> dict[Series, int]:
     table = rollup_series
     found: dict[Series, int] = {}
     domains = sorted({dims[0] for dims in wanted})
@@ -205,11 +169,6 @@ def series_ids(conn: Connection, wanted: set[Series]) -> dict[Series, int]:
             key = (domain, mailbox_provider, provider, event_type, bounce_class)
             if key in wanted:
                 found[key] = series_id
-    for dims in sorted(wanted - found.keys()):
-        values = {name: str(value) for name, value in zip(SERIES_COLUMNS, dims, strict=True)}
-        created = conn.execute(sa.insert(table).values(values)).inserted_primary_key
-        assert created is not None
-        found[dims] = int(created[0])
     return found
 
 

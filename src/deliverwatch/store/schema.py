@@ -155,3 +155,97 @@ store_meta = sa.Table(
 )
 
 ROLLUP_TABLES = (rollup_minute, rollup_hour, rollup_day)
+
+# -- DMARC reports ----------------------------------------------------------------------------
+
+#: One row per aggregate report. The reporter's (org_name, report_id) is unique: importing a
+#: report again (a mailbox read twice, a file dropped twice) finds it and adds nothing. The
+#: original date range is kept; the day rollup below spreads longer reports over days.
+dmarc_reports = sa.Table(
+    "dmarc_reports",
+    metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("org_name", sa.String(), nullable=False),
+    sa.Column("report_id", sa.String(), nullable=False),
+    sa.Column("domain", sa.String(), nullable=False),
+    sa.Column("begin_at", _Time, nullable=False),
+    sa.Column("end_at", _Time, nullable=False),
+    sa.Column("email", sa.String(), nullable=True),
+    sa.Column("extra_contact_info", sa.String(), nullable=True),
+    sa.Column("version", sa.String(), nullable=True),
+    sa.Column("namespace", sa.String(), nullable=True),
+    sa.Column("generator", sa.String(), nullable=True),
+    sa.Column("errors", _Json, nullable=True),
+    # policy_published, as the receiver found it
+    sa.Column("policy_p", sa.String(16), nullable=True),
+    sa.Column("policy_sp", sa.String(16), nullable=True),
+    sa.Column("policy_np", sa.String(16), nullable=True),
+    sa.Column("policy_adkim", sa.String(8), nullable=True),
+    sa.Column("policy_aspf", sa.String(8), nullable=True),
+    sa.Column("policy_pct", sa.Integer(), nullable=True),
+    sa.Column("policy_fo", sa.String(), nullable=True),
+    sa.Column("policy_testing", sa.String(8), nullable=True),
+    sa.Column("policy_discovery_method", sa.String(16), nullable=True),
+    sa.Column("record_count", sa.BigInteger(), nullable=False),
+    sa.Column("message_count", sa.BigInteger(), nullable=False),
+    sa.Column("repairs", _Json, nullable=True),
+    sa.Column("source", sa.String(), nullable=False),
+    sa.Column("imported_at", _Time, nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("org_name", "report_id"),
+    sa.Index(None, "domain", "begin_at"),
+)
+
+#: The records of each report, in report order. Keyed by (report, position) without a rowid
+#: on SQLite: rows arrive in key order, so storing them is an append.
+dmarc_records = sa.Table(
+    "dmarc_records",
+    metadata,
+    sa.Column(
+        "report_pk",
+        sa.BigInteger(),
+        sa.ForeignKey("dmarc_reports.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer(), nullable=False),
+    sa.Column("source_ip", sa.String(45), nullable=False),
+    sa.Column("count", sa.BigInteger(), nullable=False),
+    sa.Column("disposition", sa.String(16), nullable=False),
+    # policy_evaluated: did an aligned DKIM signature / SPF identity pass ("pass"/"fail")
+    sa.Column("dkim_alignment", sa.String(16), nullable=False),
+    sa.Column("spf_alignment", sa.String(16), nullable=False),
+    sa.Column("header_from", sa.String(), nullable=False),
+    sa.Column("envelope_from", sa.String(), nullable=True),
+    sa.Column("envelope_to", sa.String(), nullable=True),
+    sa.Column("reasons", _Json, nullable=True),
+    sa.Column("dkim_results", _Json, nullable=True),
+    sa.Column("spf_results", _Json, nullable=True),
+    sa.PrimaryKeyConstraint("report_pk", "seq"),
+    sqlite_with_rowid=False,
+)
+
+#: Messages per UTC day (Unix seconds of midnight), header-From domain, source IP, reporter
+#: and outcome: what ``dmarc summary`` reads. A multi-day report is spread over its days.
+dmarc_rollup_day = sa.Table(
+    "dmarc_rollup_day",
+    metadata,
+    sa.Column("domain", sa.String(), nullable=False),
+    sa.Column("day", sa.BigInteger(), nullable=False),
+    sa.Column("source_ip", sa.String(45), nullable=False),
+    sa.Column("reporter", sa.String(), nullable=False),
+    sa.Column("dmarc_pass", sa.Boolean(), nullable=False),
+    sa.Column("dkim_aligned", sa.Boolean(), nullable=False),
+    sa.Column("spf_aligned", sa.Boolean(), nullable=False),
+    sa.Column("disposition", sa.String(16), nullable=False),
+    sa.Column("count", sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint(
+        "domain",
+        "day",
+        "source_ip",
+        "reporter",
+        "dmarc_pass",
+        "dkim_aligned",
+        "spf_aligned",
+        "disposition",
+    ),
+    sqlite_with_rowid=False,
+)

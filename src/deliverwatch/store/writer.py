@@ -19,14 +19,17 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from deliverwatch.events.model import Event
-from deliverwatch.store.engine import begin_write
+from deliverwatch.store.engine import begin_write, lock_store_for_writing
 from deliverwatch.store.events import InsertResult, insert_events
-from deliverwatch.store.tokens import record_tokens
+from deliverwatch.store.rollups import read_horizons
+from deliverwatch.store.schema import events as events_table
+from deliverwatch.store.tokens import record_tokens, tokens_seen
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,14 @@ class GroupCommitWriter:
             await self._queue.put(None)
             await self._task
             self._task = None
+            stats = self.stats
+            log.info(
+                "group commit: %d events of %d requests in %d transactions (%d fallbacks)",
+                stats.events,
+                stats.submissions,
+                stats.groups,
+                stats.fallbacks,
+            )
 
     async def write(
         self, events: Sequence[Event], tokens: Sequence[tuple[str, datetime]] = ()
@@ -92,61 +103,142 @@ class GroupCommitWriter:
                     break
                 group.append(item)
                 size += len(item.events)
-            await asyncio.to_thread(self._commit_group, group)
-            for submission in group:  # results were set from the thread; wake the waiters
-                if not submission.done.done():
-                    submission.done.set_exception(RuntimeError("write lost"))
+            try:
+                outcomes = await asyncio.to_thread(self._commit_group, group)
+            except asyncio.CancelledError:  # the waiters must not hang
+                for submission in group:
+                    submission.done.cancel()
+                raise
+            except Exception:  # the thread could not run (the executor is shut down)
+                log.exception("the group-commit thread failed")
+                outcomes = [_stored_error() for _ in group]
+            self._settle(group, outcomes)
 
-    def _commit_group(self, group: list[_Submission]) -> None:
-        loop = group[0].done.get_loop()
+    @staticmethod
+    def _settle(group: list[_Submission], outcomes: list[InsertResult | BaseException]) -> None:
+        for submission, outcome in zip(group, outcomes, strict=True):
+            if submission.done.done():  # the waiter was cancelled
+                continue
+            if isinstance(outcome, BaseException):
+                submission.done.set_exception(outcome)
+            else:
+                submission.done.set_result(outcome)
+
+    def _commit_group(self, group: list[_Submission]) -> list[InsertResult | BaseException]:
+        """Store ``group`` in one transaction, or each request alone if that fails."""
         try:
             with begin_write(self.engine) as conn:
-                results = [_store(conn, s) for s in group]
+                outcomes = _store(conn, group)
         except Exception:
             if len(group) == 1:
                 log.exception("storing %d events failed", len(group[0].events))
-                self._settle(loop, group[0], error=_stored_error())
-                return
+                return [_stored_error()]
             self.stats.fallbacks += 1
             log.warning("group commit of %d requests failed; retrying one by one", len(group))
-            for submission in group:
-                self._commit_group([submission])
-            return
+            return [outcome for s in group for outcome in self._commit_group([s])]
         self.stats.groups += 1
-        for submission, result in zip(group, results, strict=True):
-            self.stats.submissions += 1
-            self.stats.events += len(submission.events)
-            self._settle(loop, submission, result=result)
-
-    @staticmethod
-    def _settle(
-        loop: asyncio.AbstractEventLoop,
-        submission: _Submission,
-        *,
-        result: InsertResult | None = None,
-        error: BaseException | None = None,
-    ) -> None:
-        def settle() -> None:
-            if submission.done.done():
-                return
-            if error is not None:
-                submission.done.set_exception(error)
-            else:
-                submission.done.set_result(result or InsertResult())
-
-        loop.call_soon_threadsafe(settle)
+        for submission, outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, InsertResult):
+                self.stats.submissions += 1
+                self.stats.events += len(submission.events)
+        return outcomes
 
 
 class StoreUnavailable(Exception):
     """The store did not take the events; the webhook answers 503 so the ESP retries."""
 
 
+class Replayed(Exception):
+    """A one-time token of the request was recorded before: nothing of it was stored."""
+
+
 def _stored_error() -> StoreUnavailable:
     return StoreUnavailable("the events could not be stored; retry later")
 
 
-def _store(conn: Connection, submission: _Submission) -> InsertResult:
-    result = insert_events(conn, submission.events)
-    if submission.tokens:
-        record_tokens(conn, submission.tokens)
-    return result
+def _store(conn: Connection, group: list[_Submission]) -> list[InsertResult | BaseException]:
+    """Store a group's requests in the caller's transaction; per request, what happened.
+
+    A request carrying a token that is already recorded (or claimed by an earlier request of
+    the group) is a replay: refused whole. Checked here, under the write lock, so two
+    service instances cannot both accept one token. The rest are stored with one
+    ``insert_events`` call: its fixed cost, a few milliseconds of statement set-up, would
+    otherwise be paid per request.
+    """
+    lock_store_for_writing(conn)  # before reading what decides the outcome (PostgreSQL)
+    seen = tokens_seen(conn, [token for s in group for token, _ in s.tokens])
+    outcomes: list[InsertResult | BaseException] = []
+    accepted: list[_Submission] = []
+    for submission in group:
+        tokens = [token for token, _ in submission.tokens]
+        if seen.intersection(tokens):
+            outcomes.append(Replayed("replayed request"))
+            continue
+        seen.update(tokens)
+        accepted.append(submission)
+        outcomes.append(InsertResult())
+    if not accepted:
+        return outcomes
+    results = _insert(conn, accepted)
+    stored = iter(results)
+    return [next(stored) if isinstance(o, InsertResult) else o for o in outcomes]
+
+
+def _insert(conn: Connection, group: list[_Submission]) -> list[InsertResult]:
+    events = [event for submission in group for event in submission.events]
+    tokens = [token for submission in group for token in submission.tokens]
+    last_id = 0 if len(group) == 1 else _largest_id(conn)
+    total = insert_events(conn, events)
+    if tokens:
+        record_tokens(conn, tokens)
+    if len(group) == 1:
+        return [total]
+    if total.inserted == len(events):  # the usual case: all new
+        return [InsertResult(inserted=len(submission.events)) for submission in group]
+    results = _attribute(conn, group, last_id)
+    if sum(results, InsertResult()) != total:
+        raise GroupMismatch(f"group of {len(group)} stored {total}, attributed {results}")
+    return results
+
+
+class GroupMismatch(Exception):
+    """The per-request split disagrees with what the store did: redo the group one by one."""
+
+
+def _largest_id(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT max(id) FROM events").scalar() or 0)
+
+
+def _attribute(conn: Connection, group: list[_Submission], last_id: int) -> list[InsertResult]:
+    """Which request's events ``insert_events`` stored, given the group in order.
+
+    The rows past ``last_id`` (the largest id before the insert) are the ones it stored: ids
+    only grow, and the store lock keeps other writers out until we commit. Of equal
+    ``(provider, event_id)`` the first is the one stored; events before the raw-event horizon
+    are expired (checked before being stored, after being a duplicate, as insert_events does).
+    """
+    query = sa.select(events_table.c.provider, events_table.c.event_id).where(
+        events_table.c.id > last_id
+    )
+    new = {(provider, event_id) for provider, event_id in conn.execute(query)}
+    horizon = read_horizons(conn).events_from
+    since = None if horizon is None else datetime.fromtimestamp(horizon, UTC)
+    seen: set[tuple[str, str]] = set()
+    results = []
+    for submission in group:
+        inserted = duplicates = expired = 0
+        for event in submission.events:
+            key = (event.provider, event.event_id)
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+            at = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(tzinfo=UTC)
+            if since is not None and at < since:
+                expired += 1
+            elif key in new:
+                inserted += 1
+            else:
+                duplicates += 1
+        results.append(InsertResult(inserted, duplicates, expired))
+    return results

@@ -12,10 +12,17 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import IO, Any
 
 from deliverwatch.events.mailbox import domain_of, mailbox_provider, split_address
-from deliverwatch.events.model import BounceClass, Event, EventType, stable_event_id
+from deliverwatch.events.model import (
+    BounceClass,
+    Event,
+    EventType,
+    canonical_json,
+    hashed_event_id,
+)
 from deliverwatch.events.providers.base import (
     Parsed,
     PayloadError,
@@ -24,7 +31,7 @@ from deliverwatch.events.providers.base import (
     WebhookRequest,
 )
 from deliverwatch.events.providers.jsonfields import load_json
-from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_items
+from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_texts
 
 
 class BatchProvider(Provider):
@@ -49,8 +56,21 @@ class BatchProvider(Provider):
 
     def iter_file(self, stream: IO[bytes], source: SourceSettings) -> Iterator[Event]:
         """Items of a file: saved bodies (arrays, JSON lines of arrays) or JSON lines of items."""
-        for index, line, item in iter_json_items(iter_chunks(stream)):
-            yield from self.item_events(item, source, f"item {index} (line {line})", None)
+        for index, line, item, text in iter_json_texts(iter_chunks(stream)):
+            events = self.item_events(item, source, f"item {index} (line {line})", None)
+            for event in events:
+                if event.raw is item:  # see with_item_text
+                    event.raw_json = text
+            yield from events
+
+
+def with_item_text(events: list[Event], item: Any, text: str) -> list[Event]:
+    """``events`` whose raw payload is the whole ``item`` keep its ``text`` as read, for the
+    store: the exact payload for audit, and no second serialization."""
+    for event in events:
+        if event.raw is item:
+            event.raw_json = text  # still being built: nobody has seen the event yet
+    return events
 
 
 def build_event(
@@ -75,32 +95,43 @@ def build_event(
     """An :class:`Event` with the derived fields filled in the same way for every ESP.
 
     ``sender`` is the From address or domain when the payload has one; otherwise the source's
-    configured ``sending_domain`` is used. Without ``event_id`` the id is a hash of ``raw``.
+    configured ``sending_domain`` is used. Without ``event_id`` the id is a hash of ``raw``
+    (whose canonical JSON, made for the hash, becomes ``raw_json``).
     """
     split = split_address(recipient) if recipient else None
     if split is None:
         problem = "is not an email address" if recipient else "is missing"
         raise PayloadError(f"{where}: the recipient {problem}")
     address, domain = split
-    sending_domain = (domain_of(sender) or _bare_domain(sender)) if sender else None
-    return Event(
-        event_id=event_id or stable_event_id(provider, raw),
-        provider=provider,
-        type=type,
-        timestamp=timestamp,
-        recipient=address,
-        recipient_domain=domain,
-        mailbox_provider=mailbox_provider(domain),
-        sending_domain=sending_domain or source.sending_domain,
-        message_id=message_id,
-        bounce_class=bounce_class,
-        smtp_status=smtp_status,
-        diagnostic=diagnostic,
-        tags=tuple(dict.fromkeys(tags)),
-        campaign=campaign,
-        ip=ip,
-        raw=raw,
+    raw_json = None
+    if not event_id:
+        raw_json = canonical_json(raw)
+        event_id = hashed_event_id(provider, raw_json)
+    return Event(  # positionally, in field order: keywords cost a dict per event
+        event_id,
+        provider,
+        type,
+        timestamp,
+        address,
+        domain,
+        mailbox_provider(domain),
+        (sender and sending_domain_of(sender)) or source.sending_domain,
+        message_id,
+        bounce_class,
+        smtp_status,
+        diagnostic,
+        tuple(dict.fromkeys(tags)),
+        campaign,
+        ip,
+        raw,
+        raw_json,
     )
+
+
+@lru_cache(maxsize=4096)  # a file or a source has a few senders, repeated on every event
+def sending_domain_of(sender: str) -> str | None:
+    """The domain of a From address, or a bare domain name; None when it is neither."""
+    return domain_of(sender) or _bare_domain(sender)
 
 
 def _bare_domain(value: str) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from deliverwatch.events.providers.base import PayloadError
@@ -27,6 +27,10 @@ MAX_ITEM = 8 << 20  # characters; a bigger item is refused, not buffered
 _SPACE = re.compile(r"[ \t\r\n]*")
 _NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
 _DECODER = json.JSONDecoder(parse_constant=lambda name: _refuse(name))
+# The C scanner JSONDecoder.raw_decode calls (an attribute typeshed does not know).
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+_SPACES = " \t\r\n"
+_CONTAINERS = (dict, list, str)  # what json decodes; anything else is a number or a constant
 # Where the reader is: between top-level values, after "[", after ",", after an array item.
 _OUTSIDE, _FIRST, _VALUE, _NEXT = range(4)
 
@@ -51,6 +55,11 @@ def iter_text(chunks: Iterable[bytes]) -> Iterator[str]:
             yield tail
     except UnicodeDecodeError:
         raise PayloadError("the file is not UTF-8") from None
+
+
+def _where(index: int, line: int) -> str:
+    """``item 3 (line 7)``: formatted only for a message, not for every item."""
+    return f"item {index} (line {line})"
 
 
 class _Reader:
@@ -95,35 +104,44 @@ class _Reader:
             if not self.more():
                 return ""
 
-    def value(self, where: str) -> Any:
-        """Decode the JSON value at the cursor, reading more input while it is incomplete."""
+    def value(self, index: int, line: int) -> tuple[Any, str]:
+        """Decode the JSON value at the cursor (item ``index``, on ``line``), reading more
+        input while it is incomplete; returns it with its text."""
         while True:
-            try:
-                value, end = _DECODER.raw_decode(self.buf, self.pos)
+            error: tuple[str, int] | None = None
+            try:  # the C scanner itself, as JSONDecoder.raw_decode calls it
+                value, end = _SCAN(self.buf, self.pos)
+            except StopIteration as stop:  # what raw_decode reports as "Expecting value"
+                error = ("Expecting value", stop.value)
             except json.JSONDecodeError as exc:
+                error = (exc.msg, exc.pos)
+            except RecursionError:
+                raise PayloadError(f"{_where(index, line)}: nested too deeply") from None
+            except ValueError:  # NaN/Infinity, integers over the digit limit
+                raise PayloadError(f"{_where(index, line)}: invalid JSON value") from None
+            if error is not None:
                 # Input cut by a chunk boundary fails at its very end (or, for a string, where
                 # the string starts); an error earlier on is a real syntax error.
-                cut = exc.msg.startswith("Unterminated string") or exc.pos >= len(self.buf) - 16
-                if cut and self._grow(where):
+                message, at = error
+                cut = message.startswith("Unterminated string") or at >= len(self.buf) - 16
+                if cut and self._grow(index, line):
                     continue
-                raise PayloadError(f"{where}: invalid JSON ({exc.msg})") from None
-            except RecursionError:
-                raise PayloadError(f"{where}: nested too deeply") from None
-            except ValueError:  # NaN/Infinity, integers over the digit limit
-                raise PayloadError(f"{where}: invalid JSON value") from None
+                raise PayloadError(f"{_where(index, line)}: invalid JSON ({message})")
             # A number ending at (or just before) the end of the buffer may continue in the
             # next chunk: "12" of "123", "1" of "1.5e3".
-            scalar = not isinstance(value, dict | list | str)
-            if scalar and _NUMBER_TAIL.fullmatch(self.buf, end) and self._grow(where):
+            scalar = type(value) not in _CONTAINERS
+            if scalar and _NUMBER_TAIL.fullmatch(self.buf, end) and self._grow(index, line):
                 continue
+            text = self.buf[self.pos : end]
             self.pos = end
-            return value
+            return value, text
 
-    def _grow(self, where: str) -> bool:
+    def _grow(self, index: int, line: int) -> bool:
         pending = len(self.buf) - self.pos
         if self.eof:
             return False
         if pending > self.max_item:
+            where = _where(index, line)
             raise PayloadError(f"{where}: invalid JSON or larger than {self.max_item} characters")
         # Doubling keeps re-decoding of a long item linear overall.
         return self.more(max(pending, CHUNK)) or pending < len(self.buf) - self.pos
@@ -136,14 +154,25 @@ def iter_json_items(
 
     :class:`PayloadError` names the item and line of the first bad one.
     """
+    for index, line, value, _ in iter_json_texts(chunks, max_item=max_item):
+        yield index, line, value
+
+
+def iter_json_texts(
+    chunks: Iterable[bytes], *, max_item: int = MAX_ITEM
+) -> Iterator[tuple[int, int, Any, str]]:
+    """:func:`iter_json_items` with each item's text as the input spells it (``index, line,
+    value, text``): what a file importer keeps as the raw payload instead of re-serializing."""
     reader = _Reader(chunks, max_item)
     index = 0
     state = _OUTSIDE
     while True:
-        char = reader.skip_space()
-        where = f"item {index} (line {reader.line_at(reader.pos)})"
+        char = reader.buf[reader.pos : reader.pos + 1]
+        if not char or char in _SPACES:  # most items follow "," or "[" at once
+            char = reader.skip_space()
         if not char:
             if state != _OUTSIDE:
+                where = _where(index, reader.line_at(reader.pos))
                 raise PayloadError(f"{where}: the input ends inside an array")
             return
         if state == _OUTSIDE and char == "[":
@@ -152,12 +181,13 @@ def iter_json_items(
             state = _OUTSIDE
         elif state == _NEXT:
             if char != ",":
+                where = _where(index, reader.line_at(reader.pos))
                 raise PayloadError(f"{where}: expected ',' or ']' after an array item")
             state = _VALUE
         else:
             line = reader.line_at(reader.pos)
-            value = reader.value(where)
-            yield index, line, value
+            value, text = reader.value(index, line)
+            yield index, line, value, text
             index += 1
             state = _OUTSIDE if state == _OUTSIDE else _NEXT
             continue

@@ -57,6 +57,7 @@ HINTS = {
 
 #: Event kinds whose ``ip`` is the sending IP (on opens and clicks it is the reader's).
 SENDING_IP = {EventType.DELIVERED, EventType.DEFERRED, EventType.BOUNCED}
+_CLASSIFIED = (EventType.BOUNCED, EventType.DEFERRED)
 
 
 @lru_cache(maxsize=32)
@@ -104,17 +105,17 @@ class SendGrid(BatchProvider):
         kind = TYPES.get(fields.text("event"))
         if kind is None:
             return []
-        status = fields.opt_text("status")
-        diagnostic = fields.opt_text("reason") or fields.opt_text("response")
+        # The fields every tracked kind reads, in one call (this runs for every event).
+        status, reason, message_id, campaign, email, event_id = fields.opt_texts(
+            "status", "reason", "sg_message_id", "marketing_campaign_name", "email", "sg_event_id"
+        )
+        diagnostic = reason or fields.opt_text("response")
         bounce_class = None
-        if kind in (EventType.BOUNCED, EventType.DEFERRED):
+        if kind in _CLASSIFIED:
             hint = "block" if fields.opt_text("type") == "blocked" else None
             label = (fields.opt_text("bounce_classification") or "").lower()
             bounce_class = classify(status, diagnostic, hint or HINTS.get(label))
-        message_id = fields.opt_text("sg_message_id")
-        campaign = fields.opt_text("marketing_campaign_name") or fields.opt_id(
-            "marketing_campaign_id"
-        )
+        campaign = campaign or fields.opt_id("marketing_campaign_id")
         return [
             build_event(
                 self.name,
@@ -123,11 +124,11 @@ class SendGrid(BatchProvider):
                 raw=fields.data,
                 type=kind,
                 timestamp=fields.time("timestamp"),
-                recipient=fields.text("email"),
-                event_id=fields.opt_text("sg_event_id"),
+                recipient=email or fields.text("email"),
+                event_id=event_id,
                 # The part before ".filter…" is the X-Message-Id shared by all of a message's
                 # events; processed events append the filter node.
-                message_id=message_id.split(".filter")[0] if message_id else None,
+                message_id=message_id.partition(".filter")[0] if message_id else None,
                 bounce_class=bounce_class,
                 smtp_status=status,
                 diagnostic=diagnostic,

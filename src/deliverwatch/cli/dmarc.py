@@ -1,0 +1,277 @@
+"""DMARC reports on the command line: ``dmarc import`` and ``dmarc summary``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Engine
+
+from deliverwatch.cli.base import app, fail, load
+from deliverwatch.config import Config
+from deliverwatch.dmarc.importer import Outcome, import_paths
+from deliverwatch.dmarc.rdns import SourceName, lookup_sources
+from deliverwatch.dmarc.summary import Summary, ips_by_volume, summarize
+from deliverwatch.dns import Nameserver, Resolver
+from deliverwatch.metrics.windows import WindowError, parse_window
+from deliverwatch.store import open_store
+from deliverwatch.store.dmarc import count_reports, read_volumes
+
+dmarc_app = typer.Typer(help="DMARC aggregate and failure reports.", no_args_is_help=True)
+app.add_typer(dmarc_app, name="dmarc")
+
+#: Rows shown per table in the text summary (JSON has the full lists, up to MAX_LISTED).
+TEXT_ROWS = 15
+
+
+class TextOrJson(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _engine(config: Config) -> Engine:
+    try:
+        return open_store(config.database_url)
+    except Exception as exc:  # a bad URL or an unreachable server: say which, exit 2
+        raise fail(f"database_url: cannot open the store: {exc}") from None
+
+
+@dmarc_app.command("import")
+def import_command(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Report files (.xml, .gz, .zip, .json, .eml, mbox) or folders."),
+    ],
+    config_path: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+    output_format: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
+) -> None:
+    """Import reports (folders recursively). Each report is one transaction; re-importing is
+    safe (reports are unique on reporter and report id). Exit 1 if any file had an error."""
+    config = load(config_path)
+    engine = _engine(config)
+    outcomes: list[dict[str, Any]] = []
+    totals: Counter[str] = Counter()
+    console = Console(highlight=False, soft_wrap=True)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    for outcome in import_paths(engine, paths):
+        totals[outcome.status] += 1
+        if output_format is TextOrJson.json:
+            outcomes.append(outcome.to_dict())
+        elif outcome.status == "error":
+            errors.print(f"[red]{outcome.name}: error: {outcome.reason}[/]")
+        else:
+            console.print(f"{outcome.name}: {_describe(outcome)}")
+    if output_format is TextOrJson.json:
+        sys.stdout.write(json.dumps({"outcomes": outcomes, "totals": dict(totals)}, indent=2))
+        sys.stdout.write("\n")
+    else:
+        console.print(
+            f"{totals['imported']} imported, {totals['duplicate']} duplicate, "
+            f"{totals['parsed']} parsed (not stored), {totals['error']} error"
+        )
+    raise typer.Exit(1 if totals["error"] else 0)
+
+
+def _describe(outcome: Outcome) -> str:
+    stored = outcome.stored
+    if stored is not None:
+        report = f"{stored.org_name} report {stored.report_id} for {stored.domain}"
+        if outcome.status == "duplicate":
+            return f"duplicate: {report} is already stored"
+        repairs = f"; repaired: {', '.join(stored.repairs)}" if stored.repairs else ""
+        return (
+            f"imported {report} ({stored.records:,} records, {stored.messages:,} messages){repairs}"
+        )
+    details = outcome.details or {}
+    if outcome.kind == "failure":
+        return (
+            f"failure report parsed (source {details.get('source_ip') or '?'}, domain "
+            f"{details.get('reported_domain') or '?'}); not stored yet"
+        )
+    return (
+        f"SMTP TLS report parsed ({details.get('organization_name')} "
+        f"{details.get('report_id')}); not stored yet"
+    )
+
+
+@dmarc_app.command("summary")
+def summary_command(
+    domain: Annotated[
+        str | None, typer.Option("--domain", help="A domain and its subdomains (default: all).")
+    ] = None,
+    window: Annotated[
+        str,
+        typer.Option("--window", help="30d (any Nd, Nw…), SINCE..UNTIL (ISO dates, UTC), or all."),
+    ] = "30d",
+    no_rdns: Annotated[
+        bool, typer.Option("--no-rdns", help="No reverse DNS: sources are IPs only.")
+    ] = False,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option("--nameserver", help="Resolver for reverse DNS, HOST[:PORT]; repeat."),
+    ] = None,
+    rdns_limit: Annotated[
+        int,
+        typer.Option("--rdns-limit", min=0, help="Look up at most this many IPs (biggest first)."),
+    ] = 5000,
+    config_path: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+    output_format: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
+) -> None:
+    """Messages, pass rates, dispositions, reporters, sources by provider and reverse DNS,
+    failing sources, and readiness for quarantine/reject, over a window."""
+    config = load(config_path)
+    since: datetime | None = None
+    until: datetime | None = None
+    if window.strip().lower() != "all":
+        try:
+            since, until = parse_window(window, datetime.now(UTC))
+        except WindowError as exc:
+            raise fail(f"--window: {exc}") from None
+    servers = nameserver or config.dns.nameservers
+    try:
+        parsed = [Nameserver.parse(s) for s in servers]
+    except ValueError as exc:
+        raise fail(f"--nameserver: {exc}") from None
+    engine = _engine(config)
+    wanted = domain.lower().rstrip(".") if domain else None
+    with engine.connect() as conn:
+        volumes = read_volumes(conn, domain=wanted, since=since, until=until)
+        reports = count_reports(conn, domain=wanted, since=since, until=until)
+    names: dict[str, SourceName] = {}
+    if not no_rdns and volumes:
+        resolver = Resolver(
+            parsed,
+            timeout=config.dns.timeout,
+            retries=config.dns.retries,
+            concurrency=config.dns.concurrency,
+        )
+        names = asyncio.run(_lookup(resolver, ips_by_volume(volumes), rdns_limit))
+    summary = summarize(volumes, names, domain=wanted, since=since, until=until, reports=reports)
+    if output_format is TextOrJson.json:
+        sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
+    else:
+        _print_summary(summary, window)
+
+
+async def _lookup(resolver: Resolver, ips: list[str], limit: int) -> dict[str, SourceName]:
+    async with resolver:
+        return await lookup_sources(resolver, ips, limit=limit)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _rate(part: int, whole: int) -> str:
+    return _pct(part / whole if whole else None)
+
+
+def _print_summary(summary: Summary, window: str) -> None:
+    console = Console(width=max(Console().width, 120), highlight=False)
+    total = summary.total
+    console.print(
+        f"[bold]{summary.domain or 'all domains'}[/] — {window}: {summary.reports} reports, "
+        f"{total.messages:,} messages, {summary.sources:,} sources"
+    )
+    if not total.messages:
+        console.print("No DMARC aggregate data in this window.")
+        return
+    console.print(
+        f"DMARC pass {_rate(total.dmarc_pass, total.messages)}   "
+        f"DKIM aligned {_rate(total.dkim_aligned, total.messages)}   "
+        f"SPF aligned {_rate(total.spf_aligned, total.messages)}"
+    )
+    console.print(
+        "Dispositions: " + ", ".join(f"{k} {v:,}" for k, v in summary.dispositions.items())
+    )
+    if len(summary.domains) > 1:
+        table = _table("Domains (header From)", "domain", "messages", "DMARC pass")
+        for name, tally in list(summary.domains.items())[:TEXT_ROWS]:
+            table.add_row(name, f"{tally.messages:,}", _rate(tally.dmarc_pass, tally.messages))
+        console.print(table)
+    table = _table("Reporters", "reporter", "messages", "DMARC pass")
+    for name, tally in list(summary.reporters.items())[:TEXT_ROWS]:
+        table.add_row(name, f"{tally.messages:,}", _rate(tally.dmarc_pass, tally.messages))
+    console.print(table)
+    for title, groups in (
+        ("Sources by provider", summary.by_esp),
+        ("Sources by reverse DNS", summary.by_rdns),
+    ):
+        if not groups or all(group.kind == "not-looked-up" for group in groups):
+            continue
+        table = _table(
+            title, "group", "IPs", "messages", "DMARC pass", "DKIM aligned", "SPF aligned"
+        )
+        for group in groups[:TEXT_ROWS]:
+            t = group.tally
+            table.add_row(
+                group.name,
+                str(len(group.ips)),
+                f"{t.messages:,}",
+                _rate(t.dmarc_pass, t.messages),
+                _rate(t.dkim_aligned, t.messages),
+                _rate(t.spf_aligned, t.messages),
+            )
+        console.print(table)
+    if summary.failing:
+        table = _table(
+            f"Failing sources ({len(summary.failing)})",
+            "IP",
+            "reverse DNS",
+            "group",
+            "failed",
+            "DMARC pass",
+            "verdict",
+        )
+        for source in summary.failing[:TEXT_ROWS]:
+            t = source.tally
+            table.add_row(
+                source.name.ip,
+                source.name.ptr or "—",
+                source.group,
+                f"{t.failed:,}",
+                _rate(t.dmarc_pass, t.messages),
+                source.label,
+            )
+        console.print(table)
+    _print_readiness(console, summary)
+
+
+def _print_readiness(console: Console, summary: Summary) -> None:
+    readiness = summary.readiness
+    if readiness.ready is None:
+        console.print("Readiness: no source passes DMARC yet; fix authentication first.")
+        return
+    verdict = "ready" if readiness.ready else "not ready"
+    console.print(
+        f"Readiness for quarantine/reject: [bold]{verdict}[/] — "
+        f"{_pct(readiness.share)} of legitimate volume would fail "
+        f"({readiness.would_fail:,} of {readiness.legitimate_messages:,} messages; "
+        f"threshold {readiness.threshold:.0%})"
+    )
+    if readiness.causes:
+        table = _table(
+            "Legitimate sources that would fail", "IP", "group", "would fail", "DMARC pass"
+        )
+        for cause in readiness.causes[:TEXT_ROWS]:
+            t = cause.tally
+            table.add_row(
+                cause.name.ip, cause.group, f"{t.failed:,}", _rate(t.dmarc_pass, t.messages)
+            )
+        console.print(table)
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="left" if index == 0 else "right", overflow="fold")
+    return table
