@@ -82,8 +82,44 @@ CONSUMER = {
 }
 BUSINESS_SHARE = 0.37
 BUSINESS_DOMAINS = 20_000
-WORDS = ["acme", "nova", "blue", "river", "peak", "north", "delta", "summit", "bright", "atlas", "cedar", "maple", "orbit", "pixel"]
-FIRST = ["ana", "bo", "cy", "dee", "eli", "fay", "gus", "hal", "ivy", "jo", "kim", "lee", "max", "ned", "oli", "pat", "quinn", "rae", "sam", "tom"]
+WORDS = [
+    "acme",
+    "nova",
+    "blue",
+    "river",
+    "peak",
+    "north",
+    "delta",
+    "summit",
+    "bright",
+    "atlas",
+    "cedar",
+    "maple",
+    "orbit",
+    "pixel",
+]
+FIRST = [
+    "ana",
+    "bo",
+    "cy",
+    "dee",
+    "eli",
+    "fay",
+    "gus",
+    "hal",
+    "ivy",
+    "jo",
+    "kim",
+    "lee",
+    "max",
+    "ned",
+    "oli",
+    "pat",
+    "quinn",
+    "rae",
+    "sam",
+    "tom",
+]
 CAMPAIGNS = ["spring-sale", "weekly-digest", "onboarding", "winback", "product-update"]
 
 #: (weight, status, reason template, SendGrid type, bounce_classification). ``{id}`` is a
