@@ -8,7 +8,9 @@ file".
 Two realistic files are generated (message lifecycles: ~70% processed/sent and delivered,
 opens and clicks, a few % deferrals and bounces with real-looking SMTP diagnostics — each with
 per-message tokens such as Gmail's queue ids, as receivers write them — 0.1% complaints, some
-drops and unsubscribes; ~2 recipient domains in 5 are business domains from a long tail):
+drops and unsubscribes; ~2 recipient domains in 5 are business domains from a long tail). The
+messages are spread over ``--days`` (1) and their events written as they happen, as a log of
+webhook bodies has them: in time order give or take a batch, opens hours after the send:
 
 * ``sendgrid``: SendGrid Event Webhook bodies, a JSON array of 50–500 events per line (a log
   of webhook bodies), every field SendGrid sends (``sg_event_id``, ``smtp-id``, ``category``,
@@ -16,7 +18,10 @@ drops and unsubscribes; ~2 recipient domains in 5 are business domains from a lo
 * ``generic``: JSON lines named like ``Event`` with ISO timestamps and *no* ``event_id`` (an
   MTA log export: the id is a hash of the record, the expensive case).
 
-For each file, interleaved, best of ``--rounds``:
+For each file, interleaved (so a busy machine slows all alike), ``--rounds`` times; the best
+of each is reported, with the median of the per-round ratios, in wall time and in CPU time
+(this process's, or the child's from ``wait4``: less sensitive to other load, but blind to the
+floor's fsync wait):
 
 * the floor, exactly as the issue defines it: read the file, ``json.loads`` each line, and
   ``executemany`` a tuple of the ten main fields as the item spells them (``item.get``, nothing
@@ -52,7 +57,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -490,18 +495,19 @@ def floor_rows(path: Path, fmt: str) -> Iterator[tuple[Any, ...]]:
                 yield tuple([item.get(name) for name in fields])
 
 
-def floor_run(path: Path, fmt: str, db: Path) -> float:
-    """The issue's floor: JSON parsing + one bare executemany of the main fields."""
+def floor_run(path: Path, fmt: str, db: Path) -> tuple[float, float]:
+    """The issue's floor: JSON parsing + one bare executemany of the main fields; (wall, CPU)
+    seconds."""
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute(f"CREATE TABLE events ({', '.join(MAIN_FIELDS['generic'])})")
     insert = f"INSERT INTO events VALUES ({', '.join('?' * len(MAIN_FIELDS[fmt]))})"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     conn.execute("BEGIN")
     conn.executemany(insert, floor_rows(path, fmt))
     conn.execute("COMMIT")
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - started, time.process_time() - cpu
     conn.close()
     return elapsed
 
@@ -510,21 +516,30 @@ def source_for(fmt: str) -> SourceSettings:
     return SourceSettings(name=f"file:{fmt}", provider=fmt, sending_domain=SENDING_DOMAIN)
 
 
+def timed(run: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(wall seconds, CPU seconds of this process, result) of ``run()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
 def fresh_store(db: Path) -> str:
     url = f"sqlite:///{db}"
     open_store(url).dispose()  # migrations are not part of an ingest
     return url
 
 
-def inprocess_run(path: Path, fmt: str, db: Path) -> tuple[float, dict[str, int]]:
-    """What ``deliverwatch ingest`` does per file, in this process."""
+def inprocess_run(path: Path, fmt: str, db: Path) -> tuple[float, float, dict[str, int]]:
+    """What ``deliverwatch ingest`` does per file, in this process: (wall, CPU, result)."""
     engine = open_store(fresh_store(db))
     provider, source = get_provider(fmt), source_for(fmt)
-    try:
-        started = time.perf_counter()
+
+    def ingest() -> dict[str, int]:
         with begin_write(engine) as conn, path.open("rb") as stream:
-            result = insert_events(conn, provider.iter_file(stream, source))
-        return time.perf_counter() - started, result.to_dict()
+            return insert_events(conn, provider.iter_file(stream, source)).to_dict()
+
+    try:
+        return timed(ingest)
     finally:
         engine.dispose()
 
@@ -536,8 +551,9 @@ def cli_command(path: Path, fmt: str) -> list[str]:
     ]
 
 
-def run_cli(path: Path, fmt: str, db: Path, cwd: Path) -> tuple[float, int, dict[str, Any]]:
-    """The CLI in a subprocess, reaped with ``wait4``: (wall seconds, peak RSS KiB, result)."""
+def run_cli(path: Path, fmt: str, db: Path, cwd: Path) -> tuple[float, float, int, dict[str, Any]]:
+    """The CLI in a subprocess, reaped with ``wait4``: (wall, CPU seconds, peak RSS KiB,
+    result)."""
     env = {**os.environ, "DELIVERWATCH_DATABASE_URL": f"sqlite:///{db}"}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -549,7 +565,8 @@ def run_cli(path: Path, fmt: str, db: Path, cwd: Path) -> tuple[float, int, dict
         err.seek(0)
         if child.returncode != 0:
             raise RuntimeError(f"ingest failed ({child.returncode}): {err.read()[-2000:]!r}")
-        return elapsed, usage.ru_maxrss, json.loads(out.read())[0]
+        cpu = usage.ru_utime + usage.ru_stime
+        return elapsed, cpu, usage.ru_maxrss, json.loads(out.read())[0]
 
 
 def machine() -> str:
@@ -594,7 +611,8 @@ def _peek(path: Path, key: str) -> Iterator[tuple[int, int, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000, help="events per format")
-    parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--days", type=float, default=1.0, help="days the events span")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each, interleaved")
     parser.add_argument(
         "--mem-mb", type=int, default=64, help="smaller memory-check file (MB; 0: skip)"
     )
@@ -610,59 +628,73 @@ def main() -> None:
         files = {}
         for fmt in formats:
             path = root / f"{fmt}.json"
-            count = generate(path, fmt, events=args.events)
+            count = generate(path, fmt, events=args.events, days=args.days)
             files[fmt] = (path, count)
             size = path.stat().st_size
             print(f"{fmt}: {count:,} events, {size / 1e6:.1f} MB ({size / count:.0f} B/event)")
             print(f"  mix: {mix(path, fmt)}")
-        results: dict[str, dict[str, list[float]]] = {
+        # (wall, cpu) per run, per format and path
+        runs: dict[str, dict[str, list[tuple[float, float]]]] = {
             f: {"floor": [], "inproc": [], "cli": []} for f in formats
         }
         stored: dict[str, Any] = {}
-        for i in range(args.rounds):  # interleaved, so a busy machine hurts all alike
+        rss: dict[str, int] = {}
+        for i in range(args.rounds):
             for fmt in formats:
                 path, count = files[fmt]
-                results[fmt]["floor"].append(floor_run(path, fmt, root / f"floor-{fmt}{i}.db"))
-                elapsed, stored[fmt] = inprocess_run(path, fmt, root / f"in-{fmt}{i}.db")
-                results[fmt]["inproc"].append(elapsed)
+                runs[fmt]["floor"].append(floor_run(path, fmt, root / f"floor-{fmt}{i}.db"))
+                wall, cpu, stored[fmt] = inprocess_run(path, fmt, root / f"in-{fmt}{i}.db")
+                runs[fmt]["inproc"].append((wall, cpu))
                 db = root / f"cli-{fmt}{i}.db"
                 fresh_store(db)
-                elapsed, _, outcome = run_cli(path, fmt, db, root)
-                results[fmt]["cli"].append(elapsed)
+                wall, cpu, peak, outcome = run_cli(path, fmt, db, root)
+                runs[fmt]["cli"].append((wall, cpu))
+                rss[fmt] = max(rss.get(fmt, 0), peak)
                 assert outcome["inserted"] == stored[fmt]["inserted"], (outcome, stored[fmt])
                 for name in ("floor", "in", "cli"):
                     for leftover in root.glob(f"{name}-{fmt}{i}.db*"):
                         leftover.unlink()
         print(f"load average after the throughput runs: {loadavg()}")
-        print(f"\nthroughput, best of {args.rounds} (events/s; ratio to the floor of that file)")
+        print(
+            f"\nthroughput: best of {args.rounds} interleaved runs, events/s; ratio to the floor:"
+            " best/best, and the median of the per-run ratios"
+        )
         for fmt in formats:
             _, count = files[fmt]
-            floor = min(results[fmt]["floor"])
-            inproc = min(results[fmt]["inproc"])
-            cli = min(results[fmt]["cli"])
-            print(f"{fmt}: {stored[fmt]}")
-            print(f"  floor (json.loads + bare executemany)  {count / floor:>9,.0f}")
-            print(
-                f"  iter_file + insert_events (in-process) {count / inproc:>9,.0f}"
-                f"  {floor / inproc:.0%} of the floor"
-            )
-            print(
-                f"  deliverwatch ingest (subprocess, wall) {count / cli:>9,.0f}"
-                f"  {floor / cli:.0%} of the floor"
-            )
+            print(f"{fmt}: {stored[fmt]}, CLI peak RSS {rss[fmt] / 1024:.0f} MB")
+            floor = runs[fmt]["floor"]
+            for name, label in (
+                ("floor", "floor (json.loads + bare executemany)"),
+                ("inproc", "iter_file + insert_events, in-process"),
+                ("cli", "deliverwatch ingest, subprocess"),
+            ):
+                line = f"  {label:38s}"
+                for k, unit in ((0, "wall"), (1, "CPU")):
+                    best = min(run[k] for run in runs[fmt][name])
+                    line += f"  {unit} {count / best:>8,.0f}/s"
+                    if name != "floor":
+                        ratios = sorted(
+                            f[k] / r[k] for f, r in zip(floor, runs[fmt][name], strict=True)
+                        )
+                        median = ratios[len(ratios) // 2]
+                        ratio = min(f[k] for f in floor) / best
+                        line += f" ({ratio:.0%}, median {median:.0%})"
+                print(line)
         if args.mem_mb or args.big:
             sizes = (256, 1024) if args.big else (args.mem_mb, args.mem_mb * 4)
             print("\nmemory: deliverwatch ingest --provider sendgrid (subprocess, peak RSS)")
             for megabytes in sizes:
                 path = root / f"big-{megabytes}.json"
-                count = generate(path, "sendgrid", size=megabytes << 20, seed=megabytes)
+                count = generate(
+                    path, "sendgrid", size=megabytes << 20, days=args.days, seed=megabytes
+                )
                 db = root / f"big-{megabytes}.db"
                 fresh_store(db)
-                elapsed, rss, outcome = run_cli(path, "sendgrid", db, root)
+                wall, _, peak, outcome = run_cli(path, "sendgrid", db, root)
                 size = path.stat().st_size
                 print(
-                    f"  {size / 1e6:>7.0f} MB, {count:>9,} events: peak RSS {rss / 1024:6.1f} MB,"
-                    f" {count / elapsed:,.0f} events/s, {outcome['inserted']:,} stored, "
+                    f"  {size / 1e6:>7.0f} MB, {count:>9,} events: peak RSS {peak / 1024:6.1f} MB,"
+                    f" {count / wall:,.0f} events/s, {outcome['inserted']:,} stored, "
                     f"database {db.stat().st_size / 1e6:.0f} MB"
                 )
                 path.unlink()

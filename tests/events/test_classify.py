@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deliverwatch.events import classify as rules
 from deliverwatch.events.classify import classify, enhanced_code, reply_code
 from deliverwatch.events.model import BounceClass
 
@@ -99,3 +103,37 @@ def test_codes_are_not_read_from_ip_addresses() -> None:
 @given(st.text(), st.text(), st.one_of(st.none(), st.text()))
 def test_classify_never_fails(status: str, diagnostic: str, hint: str | None) -> None:
     assert isinstance(classify(status, diagnostic, hint), BounceClass)
+
+
+PHRASES = [
+    "_FULL_TEXT",
+    "_SENDER_TEXT",
+    "_HARD_TEXT",
+    "_BLOCK_TEXT",
+    "_SOFT_TEXT",
+    "_WEAK_HARD_TEXT",
+]
+PATTERNS = [pattern for name in PHRASES for pattern in getattr(rules, name).patterns]
+WORDS = sorted({word for pattern in PATTERNS for word in re.findall(r"[a-z']+", pattern)})
+# Texts made of the phrases themselves (drawn from every category's patterns, so each table
+# also meets the others' phrases), receiver-like filler and the words the patterns use.
+PIECE = (
+    st.sampled_from(PATTERNS).flatmap(lambda p: st.from_regex(p, fullmatch=True))
+    | st.sampled_from(WORDS)
+    | st.sampled_from(["550", "5.1.1", "[192.0.2.1]", "sending ", "the ", "ts04", "x", ""])
+)
+CASES = st.sampled_from([str.lower, str.upper, str.title, str.swapcase])
+
+
+@pytest.mark.parametrize("name", PHRASES)
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(PIECE, st.sampled_from(["", " ", ". ", "-", "\t"]), CASES), max_size=6))
+def test_fast_phrase_search_matches_the_patterns_as_written(
+    name: str, parts: list[tuple[str, str, Callable[[str], str]]]
+) -> None:
+    """The phrase tables are compiled for speed (see _Texts); they match the same texts as the
+    plain case-insensitive alternation of their patterns."""
+    phrases = getattr(rules, name)
+    plain = re.compile("|".join(f"(?:{p})" for p in phrases.patterns), re.IGNORECASE)
+    text = "".join(case(piece) + sep for piece, sep, case in parts)
+    assert phrases.search(text.lower()) == bool(plain.search(text)), text

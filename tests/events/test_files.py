@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tracemalloc
@@ -162,3 +163,24 @@ def test_big_json_array_streams_in_bounded_memory(tmp_path: Path) -> None:
         assert seen == count
         peaks.append(peak)
     assert peaks[1] - peaks[0] < 50_000, peaks
+
+
+def test_file_events_keep_each_items_own_text_as_raw_json() -> None:
+    """The store keeps the payload as read: each item's text, not a re-serialization."""
+    first = '{ "email": "ana@gmail.com", "timestamp": 1718000000,\n  "event": "delivered",'
+    first += ' "sg_event_id": "e1", "category": ["a", "b"] }'
+    second = '{"email":"bo@yahoo.com","timestamp":1718000001,"event":"open","sg_event_id":"e2"}'
+    data = f"[{first} ,\n {second}]\n".encode()
+    source = plain_source("sendgrid")
+    events = list(get_provider("sendgrid").iter_file(io.BytesIO(data), source))
+    assert [e.raw_json for e in events] == [first, second]
+    assert all(json.loads(e.raw_json or "") == e.raw for e in events)
+
+
+def test_generic_events_without_an_id_keep_their_text_and_are_hashed_as_before() -> None:
+    line = '{"type": "sent", "timestamp": "2024-06-10T06:13:20Z", "recipient": "ana@gmail.com"}'
+    (event,) = get_provider("generic").iter_file(io.BytesIO(line.encode()), plain_source("generic"))
+    assert event.raw_json == line
+    canonical = json.dumps(json.loads(line), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    assert event.event_id == f"generic:sha256:{digest}"

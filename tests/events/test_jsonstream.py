@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deliverwatch.events.providers.base import PayloadError
-from deliverwatch.events.providers.jsonstream import iter_json_items
+from deliverwatch.events.providers.jsonstream import iter_json_items, iter_json_texts
 
 JSON = st.recursive(
     st.none()
@@ -112,3 +112,20 @@ def test_an_oversized_item_is_refused_in_bounded_memory() -> None:
 
     with pytest.raises(PayloadError, match="larger than 100000"):
         list(iter_json_items(endless(), max_item=100_000))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.dictionaries(st.text(max_size=5), JSON, max_size=4), min_size=1, max_size=6),
+    st.integers(1, 40),
+    st.sampled_from([None, 1]),
+    st.booleans(),
+)
+def test_item_texts_are_spelled_as_in_the_input(
+    values: list[dict[str, Any]], size: int, indent: int | None, array: bool
+) -> None:
+    texts = [json.dumps(v, indent=indent, ensure_ascii=False) for v in values]
+    data = ("[" + " ,\n".join(texts) + "]" if array else "\n".join(texts)).encode()
+    found = list(iter_json_texts(chunked(data, size)))
+    assert [text for _, _, _, text in found] == texts
+    assert [value for _, _, value, _ in found] == values

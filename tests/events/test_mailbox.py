@@ -55,3 +55,9 @@ def test_split_address(value: str, split: tuple[str, str] | None) -> None:
 def test_never_fails(text: str) -> None:
     assert isinstance(mailbox_provider(text), str)
     split_address(text)
+
+
+@given(st.text(alphabet=st.sampled_from('aZ09.@-_+ <>"\t\x1c\x85\u2028é'), max_size=16))
+def test_the_plain_address_shortcut_agrees_with_the_full_parse(text: str) -> None:
+    # A leading space never takes the shortcut and changes nothing else.
+    assert split_address(text) == split_address(" " + text)

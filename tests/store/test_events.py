@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from deliverwatch.events.model import Event
 from deliverwatch.store import begin_write, compact, insert_events
+from deliverwatch.store.engine import sqlite_time
 from deliverwatch.store.events import InsertResult
 from deliverwatch.store.rollups import DAY, HOUR, MINUTE, UNIQUE_CLICK, UNIQUE_OPEN
 from deliverwatch.store.schema import (
@@ -251,3 +254,43 @@ def test_concurrent_ingests_of_the_same_events_count_them_once(engine: Engine) -
         assert sum(n for key, n in day.items() if key[4] == "opened") == 300
         assert sum(n for key, n in day.items() if key[4] == UNIQUE_OPEN) == 50
         assert count(conn, events) == 600
+
+
+def test_raw_json_text_is_stored_as_given(conn: Connection) -> None:
+    """A producer's raw JSON text (a file item as read) is stored without re-serializing it,
+    on SQLite as it is, on PostgreSQL as jsonb; either way it reads back as the payload."""
+    text = '{"b": [1, 2.5, "é"],\n "a": {"n": null}}'
+    given = dataclasses.replace(event("delivered", T0), raw=json.loads(text), raw_json=text)
+    plain = event("delivered", T0)  # no text: raw is serialized
+    insert_events(conn, [given, plain])
+    rows = {key: raw for key, raw in conn.execute(sa.select(events.c.event_id, events.c.raw))}
+    assert rows == {given.event_id: given.raw, plain.event_id: plain.raw}
+    if conn.dialect.name == "sqlite":
+        stored = conn.exec_driver_sql(
+            "SELECT raw FROM events WHERE event_id = ?", (given.event_id,)
+        ).scalar()
+        assert stored == text
+
+
+def test_times_are_stored_as_sqlalchemy_would_store_them(conn: Connection) -> None:
+    """insert_events formats SQLite times from a per-minute prefix; the text must be the one
+    SQLAlchemy's DateTime writes (and reads), on every kind of instant."""
+    moments = [
+        datetime(2025, 3, 10, 12, 30, 15, 123456, tzinfo=UTC),
+        datetime(2025, 3, 10, 12, 30, 59, tzinfo=UTC),  # same minute, no microseconds
+        datetime(2025, 3, 10, 12, 31, 0, 1, tzinfo=UTC),
+        datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),  # before the epoch
+        datetime(2025, 3, 10, 13, 30, 15, tzinfo=timezone(timedelta(hours=1))),
+    ]
+    stored = [event("sent", moment) for moment in moments]
+    insert_events(conn, stored)
+    rows = {key: at for key, at in conn.execute(sa.select(events.c.event_id, events.c.occurred_at))}
+    for item in stored:
+        got = rows[item.event_id]
+        got = got.replace(tzinfo=UTC) if got.tzinfo is None else got
+        assert got == item.timestamp
+    if conn.dialect.name == "sqlite":
+        texts = dict(conn.exec_driver_sql("SELECT event_id, occurred_at FROM events").fetchall())
+        for item in stored:
+            assert texts[item.event_id] == sqlite_time(item.timestamp.astimezone(UTC))

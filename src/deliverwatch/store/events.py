@@ -13,7 +13,7 @@ Only opens, clicks, hard bounces, complaints and unsubscribes get per-event work
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -66,7 +66,8 @@ _KEY_CHUNK = 1000  # ids per IN (...) lookup
 _CACHE_LIMIT = 4096  # entries of the tags and minute caches of one ingest
 
 #: (provider, message key, kind) → (Unix second, sending domain, mailbox provider).
-_Markers = dict[tuple[str, str, str], tuple[int, str, str]]
+_MarkerKey = tuple[str, str, str]
+_Markers = dict[_MarkerKey, tuple[int, str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +104,32 @@ def insert_events(
     writer = _EventWriter(conn, read_horizons(conn))
     total = InsertResult()
     iterator = iter(new_events)
-    while batch := list(islice(iterator, batch_size)):
+    while (batch := writer.prepare(islice(iterator, batch_size))).size:
         total += writer.write(batch)
     return total
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one batch of events becomes before it is stored: only flat tuples of strings and
+    numbers. The events themselves are dropped as their rows are made, so a batch does not keep
+    10,000 events and their payloads alive, which the cyclic garbage collector would traverse
+    again and again (that cost more than building the events)."""
+
+    size: int = 0  # events consumed
+    expired: int = 0
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    minutes: list[int] = field(default_factory=list)  # per row: its minute bucket
+    #: Rollup counts, assuming every row is new: series → minute → events.
+    counts: dict[Series, dict[int, int]] = field(default_factory=dict)
+    #: Opens and clicks: (provider, event_id) → (marker key, Unix second, domain, mailbox provider).
+    engagements: dict[tuple[str, str], tuple[_MarkerKey, int, str, str]] = field(
+        default_factory=dict
+    )
+    #: Suppressing events: (provider, event_id) → (recipient, domain, reason, time).
+    suppressing: dict[tuple[str, str], tuple[str, str, SuppressionReason, datetime]] = field(
+        default_factory=dict
+    )
 
 
 class _EventWriter:
@@ -129,9 +153,10 @@ class _EventWriter:
         self.series: dict[Series, int] = {}  # rollup series ids met in this transaction
         self.minute_texts: dict[int, str] = {}  # minute → its SQLite time text prefix
 
-    def write(self, batch: list[Event]) -> InsertResult:
-        """Store one batch. The loop is flat on purpose: at 100,000 events a second every
-        attribute lookup and call per event shows."""
+    def prepare(self, new_events: Iterable[Event]) -> _Batch:
+        """Rows, rollup counts and per-event follow-ups of a batch. The loop is flat on
+        purpose: at 100,000 events a second every attribute lookup and call per event shows."""
+        batch = _Batch()
         horizon = self.horizon
         to_driver, json, json_text, tags_json = self.time, self.json, self.json_text, self.tags
         # SQLite text times, made from a per-minute prefix: isoformat() costs more than the
@@ -140,24 +165,19 @@ class _EventWriter:
         for cache in (tags_json, self.minute_texts):
             if len(cache) > _CACHE_LIMIT:  # bounded: a file may tag every message differently
                 cache.clear()
-        # Opens, clicks and suppressing events need per-event work after the insert.
-        notable: dict[tuple[str, str], tuple[Event, datetime]] = {}
-        rows: list[tuple[Any, ...]] = []
-        # Rollup counts, assuming every row is new: series → minute → events. Duplicates
-        # within the batch are left to the database too: they make it store fewer rows.
-        counts: dict[Series, dict[int, int]] = {}
-        expired = 0
-        for event in batch:
-            key = (event.provider, event.event_id)
+        rows, minutes, counts = batch.rows, batch.minutes, batch.counts
+        engagements, suppressing = batch.engagements, batch.suppressing
+        size = expired = 0
+        # Duplicates within the batch are left to the database: they make it store fewer rows.
+        for event in new_events:
+            size += 1
             at = event.timestamp
             if at.tzinfo is not UTC:
                 at = _utc(at)
             if horizon is not None and at < horizon:
                 expired += 1
                 continue
-            kind = event.type
-            if kind in _NOTABLE and key not in notable:
-                notable[key] = (event, at)
+            provider, event_id, kind = event.provider, event.event_id, event.type
             epoch = int(at.timestamp() // 1)
             minute = epoch - epoch % MINUTE
             if minute_texts is None:
@@ -183,8 +203,8 @@ class _EventWriter:
             sending_domain, mailbox_provider = event.sending_domain, event.mailbox_provider
             rows.append(
                 (
-                    key[0],
-                    key[1],
+                    provider,
+                    event_id,
                     kind_value,
                     when,
                     event.recipient,
@@ -201,14 +221,32 @@ class _EventWriter:
                     raw_value,
                 )
             )
-            series = (sending_domain or "", mailbox_provider, key[0], kind_value, class_value or "")
-            if (minutes := counts.get(series)) is None:
-                minutes = counts[series] = {}
-            minutes[minute] = minutes.get(minute, 0) + 1
+            minutes.append(minute)
+            domain = sending_domain or ""
+            series = (domain, mailbox_provider, provider, kind_value, class_value or "")
+            if (counted := counts.get(series)) is None:
+                counted = counts[series] = {}
+            counted[minute] = counted.get(minute, 0) + 1
+            if kind in _NOTABLE:
+                key = (provider, event_id)
+                if kind in _UNIQUE:
+                    if key not in engagements:
+                        marker = (provider, event.message_id or _message_key(event), kind_value)
+                        engagements[key] = (marker, epoch, domain, mailbox_provider)
+                elif (reason := _suppression_reason(event)) and key not in suppressing:
+                    suppressing[key] = (event.recipient, domain, reason, at)
+        batch.size, batch.expired = size, expired
+        return batch
+
+    def write(self, batch: _Batch) -> InsertResult:
+        """Store a prepared batch: the events, then for the new ones only the markers,
+        suppressions and rollups."""
+        rows = batch.rows
         last_id = self.conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
         stored = driver_executemany(self.conn, self.insert, EVENT_COLUMNS, rows)
         if stored:
             deltas = RollupDeltas()
+            engagements, suppressing = batch.engagements, batch.suppressing
             if stored < len(rows):
                 # Ids only grow, and the store lock keeps other writers out until we commit:
                 # the rows past the previous largest id are exactly the ones this batch stored.
@@ -216,61 +254,48 @@ class _EventWriter:
                 fresh = {(provider, event_id) for provider, event_id in self.conn.execute(query)}
                 if len(fresh) != stored:
                     raise RuntimeError("events were stored concurrently outside insert_events")
-                notable = {key: value for key, value in notable.items() if key in fresh}
+                engagements = {k: v for k, v in engagements.items() if k in fresh}
+                suppressing = {k: v for k, v in suppressing.items() if k in fresh}
                 _count_new(deltas, batch, fresh)
             else:
-                deltas.counts = counts
-            self._notable(notable.values(), deltas)
-            add_to_rollups(self.conn, deltas, horizons=self.horizons, series_cache=self.series)
-        return InsertResult(stored, len(batch) - expired - stored, expired)
-
-    def _notable(self, new: Iterable[tuple[Event, datetime]], deltas: RollupDeltas) -> None:
-        """Record unique-engagement markers and suppressions of newly stored events; adds the
-        unique counters' rollup increments to ``deltas``."""
-        markers: _Markers = {}
-        suppressions: list[Suppression] = []
-        for event, at in new:
-            kind = event.type
-            if kind in _UNIQUE:
-                epoch = int(at.timestamp() // 1)
-                marker = (event.provider, event.message_id or _message_key(event), _VALUE[kind])
+                deltas.counts = batch.counts
+            markers: _Markers = {}
+            for marker, epoch, domain, mailbox_provider in engagements.values():
                 seen = markers.get(marker)
                 if seen is None or epoch < seen[0]:
-                    markers[marker] = (epoch, event.sending_domain or "", event.mailbox_provider)
-            elif (reason := _suppression_reason(event)) is not None:
-                suppressions.append(
+                    markers[marker] = (epoch, domain, mailbox_provider)
+            _count_first_engagements(self.conn, markers, deltas)
+            record_suppressions(
+                self.conn,
+                [
                     Suppression(
-                        recipient=event.recipient,
-                        sending_domain=event.sending_domain or "",
+                        recipient=recipient,
+                        sending_domain=domain,
                         reason=reason,
                         first_at=at,
                         last_at=at,
-                        provider=event.provider,
-                        event_id=event.event_id,
+                        provider=provider,
+                        event_id=event_id,
                     )
-                )
-        _count_first_engagements(self.conn, markers, deltas)
-        record_suppressions(self.conn, suppressions)
+                    for (provider, event_id), (recipient, domain, reason, at) in suppressing.items()
+                ],
+            )
+            add_to_rollups(self.conn, deltas, horizons=self.horizons, series_cache=self.series)
+        return InsertResult(stored, batch.size - batch.expired - stored, batch.expired)
 
 
-def _count_new(deltas: RollupDeltas, batch: list[Event], fresh: set[tuple[str, str]]) -> None:
-    """Count the events of ``batch`` that were stored (``fresh``), each once: the slow path of
-    ``write``, for batches that held events stored before."""
+def _count_new(deltas: RollupDeltas, batch: _Batch, fresh: set[tuple[str, str]]) -> None:
+    """Count the rows of ``batch`` that were stored (``fresh``), each once: the slow path of
+    ``write``, for batches that held events stored before (or twice)."""
     counted: set[tuple[str, str]] = set()
-    for event in batch:
-        key = (event.provider, event.event_id)
+    for row, minute in zip(batch.rows, batch.minutes, strict=True):
+        key = (row[0], row[1])
         if key not in fresh or key in counted:
             continue
         counted.add(key)
-        bounce_class = event.bounce_class
-        series = (
-            event.sending_domain or "",
-            event.mailbox_provider,
-            event.provider,
-            _VALUE[event.type],
-            _VALUE[bounce_class] if bounce_class else "",
-        )
-        deltas.add(series, int(_utc(event.timestamp).timestamp() // 1))
+        # provider, type, mailbox provider, sending domain, bounce class: see EVENT_COLUMNS
+        series = (row[7] or "", row[6], row[0], row[2], row[9] or "")
+        deltas.add(series, minute)
 
 
 #: The events columns insert_events fills, in table order (id and received_at are defaults).

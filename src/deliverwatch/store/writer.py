@@ -5,7 +5,9 @@ requests a second. So requests hand their events to one writer task and wait; th
 takes everything queued, stores it in one transaction, commits once, and answers every
 waiting request. While it commits, the next group gathers. A request's events are
 all-or-nothing: if the shared transaction fails, each request of the group is retried in a
-transaction of its own, so one bad request cannot fail its neighbours.
+transaction of its own, so one bad request cannot fail its neighbours. One-time tokens are
+looked up and recorded in the group's transaction: a request with a token stored before is
+refused (:class:`Replayed`) and stores nothing.
 
     writer = GroupCommitWriter(engine)
     await writer.start()

@@ -1,0 +1,84 @@
+"""Typed reads of payload fields: the batched reads and the timestamp shortcuts agree with the
+plain ones."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deliverwatch.events.providers.base import PayloadError
+from deliverwatch.events.providers.jsonfields import Fields, parse_time
+
+KEYS = ["a", "b", "c", "d"]
+VALUES = st.one_of(
+    st.none(), st.just(""), st.text(max_size=3), st.integers(), st.booleans(), st.just([])
+)
+
+
+def outcome(read: Any, *args: str) -> Any:
+    try:
+        return read(*args)
+    except PayloadError as exc:
+        return ("error", exc.reason)
+
+
+@given(st.dictionaries(st.sampled_from(KEYS), VALUES))
+def test_batched_reads_equal_reads_one_by_one(data: dict[str, Any]) -> None:
+    fields = Fields(data, "item 0")
+
+    def one_by_one(read: Any) -> Any:
+        try:
+            return [read(key) for key in KEYS]
+        except PayloadError as exc:
+            return ("error", exc.reason)
+
+    assert outcome(fields.opt_texts, *KEYS) == one_by_one(fields.opt_text)
+    assert outcome(fields.opt_ids, *KEYS) == one_by_one(fields.opt_id)
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        ("2024-06-10T06:13:20Z", datetime(2024, 6, 10, 6, 13, 20, tzinfo=UTC)),
+        ("2024-06-10T06:13:20.5z", datetime(2024, 6, 10, 6, 13, 20, 500000, tzinfo=UTC)),
+        ("2024-06-10T08:13:20+02:00", datetime(2024, 6, 10, 6, 13, 20, tzinfo=UTC)),
+        (" 2024-06-10 06:13:20 ", datetime(2024, 6, 10, 6, 13, 20, tzinfo=UTC)),
+        ("1718000000", datetime(2024, 6, 10, 6, 13, 20, tzinfo=UTC)),
+        ("1718000000500", datetime(2024, 6, 10, 6, 13, 20, 500000, tzinfo=UTC)),
+        ("123e-5", datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=123e-5)),
+        (1718000000, datetime(2024, 6, 10, 6, 13, 20, tzinfo=UTC)),
+        (1718000000500, datetime(2024, 6, 10, 6, 13, 20, 500000, tzinfo=UTC)),
+        (1718000000.25, datetime(2024, 6, 10, 6, 13, 20, 250000, tzinfo=UTC)),
+    ],
+)
+def test_timestamps(value: Any, want: datetime) -> None:
+    assert parse_time(value, "t") == want
+    assert Fields({"t": value}, "item 0").time("t") == want
+    assert Fields({"t": value}, "item 0").time("t").tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2024-13-01", "t is not a timestamp"),
+        ("soon", "t is not a timestamp"),
+        (-5, "t is out of range"),
+        ("-5", "t is out of range"),
+        (True, "t must be a timestamp, got a boolean"),
+    ],
+)
+def test_bad_timestamps(value: Any, message: str) -> None:
+    with pytest.raises(PayloadError, match=message):
+        Fields({"t": value}, "item 0").time("t")
+
+
+@given(
+    st.datetimes(max_value=datetime(9999, 12, 30), timezones=st.just(timezone(timedelta(hours=-5))))
+)
+def test_iso_times_with_any_offset_become_utc(moment: datetime) -> None:
+    parsed = parse_time(moment.isoformat(), "t")
+    assert parsed == moment and parsed.tzinfo is UTC
