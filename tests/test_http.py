@@ -13,7 +13,7 @@ import pytest
 from deliverwatch.dns import Resolver
 from deliverwatch.http import Fetcher, HttpSettings, _PinnedBackend, non_public_reason, redact
 from tests.servers.dnsserver import DNSServer
-from tests.servers.https import HTTPSServer
+from tests.servers.https import HTTPSServer, trusting_settings
 
 WEB = "https://web.mtasts.test"
 HOSTS = [
@@ -64,15 +64,7 @@ def https_server() -> Iterator[HTTPSServer]:
         yield server
 
 
-def settings(server: HTTPSServer, **overrides: object) -> HttpSettings:
-    values: dict[str, object] = {
-        "timeout": 10.0,
-        "allow_private": True,
-        "ca_bundle": str(server.ca_file),
-        "https_port": server.port,
-    }
-    values.update(overrides)
-    return HttpSettings(**values)  # type: ignore[arg-type]
+settings = trusting_settings
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from deliverwatch.auth.bimi import (
     svg_problem,
 )
 from deliverwatch.dns import Resolver
-from deliverwatch.http import Fetcher, HttpSettings
-from tests.servers.https import HTTPSServer
+from deliverwatch.http import Fetcher
+from tests.servers.https import HTTPSServer, trusting_settings
 
 LOGO = "https://logo.bimi.test"
 GOOD_SVG = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -48,15 +48,7 @@ def https_server() -> Iterator[HTTPSServer]:
         yield server
 
 
-def http_settings(server: HTTPSServer, **overrides: object) -> HttpSettings:
-    values: dict[str, object] = {
-        "timeout": 10.0,
-        "allow_private": True,
-        "ca_bundle": str(server.ca_file),
-        "https_port": server.port,
-    }
-    values.update(overrides)
-    return HttpSettings(**values)  # type: ignore[arg-type]
+http_settings = trusting_settings
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from deliverwatch.http import HttpSettings
+
 CHUNK = b"x" * 16384
 BEHAVIOURS = {"normal", "endless", "drip", "hang"}
 
@@ -237,3 +239,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             while not owner.stopping.wait(0.05):
                 self.wfile.write(b"x")
                 self.wfile.flush()
+
+
+def trusting_settings(server: HTTPSServer, **overrides: object) -> HttpSettings:
+    """Fetcher settings that reach ``server``: its CA trusted, its port used, loopback allowed."""
+    values: dict[str, object] = {
+        "timeout": 10.0,
+        "allow_private": True,
+        "ca_bundle": str(server.ca_file),
+        "https_port": server.port,
+    }
+    values.update(overrides)
+    return HttpSettings(**values)  # type: ignore[arg-type]
