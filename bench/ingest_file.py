@@ -62,9 +62,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from deliverwatch.events.model import Event
 from deliverwatch.events.providers import get_provider
 from deliverwatch.events.providers.base import SourceSettings
+from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_texts
 from deliverwatch.store import begin_write, insert_events, open_store
+from deliverwatch.store.engine import driver_executemany
+from deliverwatch.store.events import EVENT_COLUMNS, _Batch, _EventWriter
+from deliverwatch.store.rollups import Horizons, read_horizons
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
 SENDING_DOMAIN = "mail.shop.example"
@@ -544,6 +549,59 @@ def inprocess_run(path: Path, fmt: str, db: Path) -> tuple[float, float, dict[st
         engine.dispose()
 
 
+def parts_run(path: Path, fmt: str, db: Path) -> dict[str, tuple[float, float]]:
+    """Where the time goes, for reference: (wall, CPU) of parsing alone, of building the
+    events (``iter_file``), of ``insert_events`` on events built beforehand, and of the bare
+    storage (an executemany of the finished rows into the events table, unique index and raw
+    payload included, and the commit: what no Python change can remove)."""
+    provider, source = get_provider(fmt), source_for(fmt)
+
+    def parse() -> None:
+        with path.open("rb") as stream:
+            for _ in iter_json_texts(iter_chunks(stream)):
+                pass
+
+    def build() -> list[Event]:
+        with path.open("rb") as stream:
+            return list(provider.iter_file(stream, source))
+
+    out = {"parse": timed(parse)[:2]}
+    wall, cpu, built = timed(build)
+    out["build"] = (wall, cpu)
+    engine = open_store(fresh_store(db))
+    try:
+
+        def store() -> _Batch:
+            with begin_write(engine) as conn:
+                writer = _EventWriter(conn, read_horizons(conn))
+                return writer.prepare(built)
+
+        rows = store().rows  # made outside the timing
+        for leftover in db.parent.glob(f"{db.name}*"):
+            leftover.unlink()
+        engine.dispose()
+        engine = open_store(fresh_store(db))
+
+        def bare() -> None:
+            with begin_write(engine) as conn:
+                driver_executemany(conn, _EventWriter(conn, Horizons()).insert, EVENT_COLUMNS, rows)
+
+        out["storage"] = timed(bare)[:2]
+        for leftover in db.parent.glob(f"{db.name}*"):
+            leftover.unlink()
+        engine.dispose()
+        engine = open_store(fresh_store(db))
+
+        def insert() -> None:
+            with begin_write(engine) as conn:
+                insert_events(conn, built)
+
+        out["insert"] = timed(insert)[:2]
+    finally:
+        engine.dispose()
+    return out
+
+
 def cli_command(path: Path, fmt: str) -> list[str]:
     return [
         *(sys.executable, "-m", "deliverwatch", "ingest"),
@@ -654,6 +712,15 @@ def main() -> None:
                 for name in ("floor", "in", "cli"):
                     for leftover in root.glob(f"{name}-{fmt}{i}.db*"):
                         leftover.unlink()
+        parts: dict[str, dict[str, tuple[float, float]]] = {}
+        for i in range(args.rounds):
+            for fmt in formats:
+                found = parts_run(files[fmt][0], fmt, root / f"parts-{fmt}{i}.db")
+                for name, (wall, cpu) in found.items():
+                    old = parts.setdefault(fmt, {}).get(name, (float("inf"), float("inf")))
+                    parts[fmt][name] = (min(old[0], wall), min(old[1], cpu))
+                for leftover in root.glob(f"parts-{fmt}{i}.db*"):
+                    leftover.unlink()
         print(f"load average after the throughput runs: {loadavg()}")
         print(
             f"\nthroughput: best of {args.rounds} interleaved runs, events/s; ratio to the floor:"
@@ -680,6 +747,19 @@ def main() -> None:
                         ratio = min(f[k] for f in floor) / best
                         line += f" ({ratio:.0%}, median {median:.0%})"
                 print(line)
+            us = 1e6 / count
+            print(
+                "  where the time goes, µs/event wall (CPU), best of the runs: "
+                + ", ".join(
+                    f"{label} {parts[fmt][name][0] * us:.1f} ({parts[fmt][name][1] * us:.1f})"
+                    for name, label in (
+                        ("parse", "parsing"),
+                        ("build", "parsing + building the events"),
+                        ("insert", "insert_events on built events"),
+                        ("storage", "of which the bare storage of the rows + commit"),
+                    )
+                )
+            )
         if args.mem_mb or args.big:
             sizes = (256, 1024) if args.big else (args.mem_mb, args.mem_mb * 4)
             print("\nmemory: deliverwatch ingest --provider sendgrid (subprocess, peak RSS)")

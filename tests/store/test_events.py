@@ -294,3 +294,11 @@ def test_times_are_stored_as_sqlalchemy_would_store_them(conn: Connection) -> No
         texts = dict(conn.exec_driver_sql("SELECT event_id, occurred_at FROM events").fetchall())
         for item in stored:
             assert texts[item.event_id] == sqlite_time(item.timestamp.astimezone(UTC))
+
+
+def test_the_bulk_page_cache_is_given_back(conn: Connection) -> None:
+    if conn.dialect.name != "sqlite":
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    insert_events(conn, fixture_events())
+    assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == before

@@ -113,6 +113,27 @@ def lock_store_for_writing(conn: Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK_KEY})
 
 
+#: SQLite's page cache while events are stored, in KiB. The unique index of a store of millions
+#: of events is far bigger than the default 2 MB: each insert at a random key would read its
+#: page back from the file (measured: 10-15% of a 256 MB import). Bounded, so memory stays flat.
+BULK_CACHE_KIB = 65_536
+
+
+@contextmanager
+def bulk_page_cache(conn: Connection) -> Iterator[None]:
+    """A bigger SQLite page cache (:data:`BULK_CACHE_KIB`) for the block, then the
+    connection's own again. Nothing on PostgreSQL."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    previous = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(previous or 0)}")
+
+
 def upsert_insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """The dialect's ``INSERT`` construct, which has ``on_conflict_do_nothing/do_update``.
 

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from deliverwatch.events.model import BounceClass, Event, EventType
 from deliverwatch.store.engine import (
     bind_processor,
+    bulk_page_cache,
     driver_executemany,
     json_text_to_driver,
     lock_store_for_writing,
@@ -104,8 +105,9 @@ def insert_events(
     writer = _EventWriter(conn, read_horizons(conn))
     total = InsertResult()
     iterator = iter(new_events)
-    while (batch := writer.prepare(islice(iterator, batch_size))).size:
-        total += writer.write(batch)
+    with bulk_page_cache(conn):
+        while (batch := writer.prepare(islice(iterator, batch_size))).size:
+            total += writer.write(batch)
     return total
 
 

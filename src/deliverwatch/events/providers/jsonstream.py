@@ -75,7 +75,11 @@ class _Reader:
         self.counted = 0
 
     def line_at(self, pos: int) -> int:
-        self.line += self.buf.count("\n", self.counted, pos)
+        # find() runs at memchr speed, count() char by char: count from the first newline only
+        # (most items share a line with the one before, or follow it after one newline).
+        first = self.buf.find("\n", self.counted, pos)
+        if first != -1:
+            self.line += self.buf.count("\n", first, pos)
         self.counted = pos
         return self.line
 
@@ -158,6 +162,21 @@ def iter_json_items(
         yield index, line, value
 
 
+def _object_at(reader: _Reader) -> tuple[dict[str, Any], str] | None:
+    """The common case of :meth:`_Reader.value`, without its checks: a whole object in the
+    buffer (an object that decodes cannot have been cut by a chunk boundary). None for
+    anything else, which ``value`` then reads."""
+    buf, pos = reader.buf, reader.pos
+    try:
+        value, end = _SCAN(buf, pos)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    if type(value) is not dict:
+        return None
+    reader.pos = end
+    return value, buf[pos:end]
+
+
 def iter_json_texts(
     chunks: Iterable[bytes], *, max_item: int = MAX_ITEM
 ) -> Iterator[tuple[int, int, Any, str]]:
@@ -186,7 +205,7 @@ def iter_json_texts(
             state = _VALUE
         else:
             line = reader.line_at(reader.pos)
-            value, text = reader.value(index, line)
+            value, text = _object_at(reader) or reader.value(index, line)
             yield index, line, value, text
             index += 1
             state = _OUTSIDE if state == _OUTSIDE else _NEXT
