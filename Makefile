@@ -13,9 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: audit the domains of the example config (the main job until the service lands)
+## run: the service (webhooks, API, dashboard, metrics, scheduled jobs) on the embedded SQLite store
 run: $(STAMP)
-	$(BIN)/deliverwatch check --config $(CONFIG) --fail-on never
+	$(BIN)/deliverwatch serve --config $(CONFIG)
 
 ## test: the whole test suite against real local servers
 test: $(STAMP)

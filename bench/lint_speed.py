@@ -12,8 +12,11 @@ with a few problems, transactional mail, plain-text mail, and the fixtures of
 1. in-process: ``parse_message`` + ``lint_offline`` per message, one process (wall and CPU);
 2. the same over ``--processes`` worker processes (what a CI job linting thousands of files
    can do);
-3. the CLI as users run it (``deliverwatch lint --format json FILE...``, start-up included,
-   DKIM verification off since the corpus is unsigned);
+3. the CLI as users run it (``deliverwatch lint --format json --jobs N FILE...``, once per
+   ``--cli-jobs`` value, start-up included, DKIM verification off since the corpus is
+   unsigned), and its fixed cost (the same command on one file), so the steady rate is
+   ``(files - 1) / (time - fixed)``; with ``--templates`` the corpus is also written as
+   templates (``X.html`` + ``X.txt`` and a ``--headers`` file) and linted the same way;
 4. with ``--start-spamd`` or ``--spamd HOST:PORT``: spamd on a sample of the same messages,
    ``--spamd-concurrency`` requests at once, local tests only (``-L``), for the ratio.
 
@@ -24,11 +27,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import email
+import email.policy
 import json
 import os
 import platform
 import quopri
 import random
+import resource
 import shutil
 import socket
 import subprocess
@@ -228,27 +234,100 @@ def multi_process(messages: list[tuple[str, bytes]], processes: int) -> dict[str
     return {"processes": processes, "messages": done, "per_second": round(done / wall, 1)}
 
 
-def cli(messages: list[tuple[str, bytes]], directory: Path) -> dict[str, Any]:
+def write_messages(messages: list[tuple[str, bytes]], directory: Path) -> list[str]:
     files = []
     for n, (_, raw) in enumerate(messages):
         path = directory / f"m{n:05d}.eml"
         path.write_bytes(raw)
         files.append(str(path))
+    return files
+
+
+def write_templates(messages: list[tuple[str, bytes]], directory: Path) -> list[str]:
+    """Each message as a template: its HTML as ``tNNNNN.html`` (with the text part beside it
+    as ``tNNNNN.txt``), or a text-only one as ``tNNNNN.txt``; headers go to ``--headers``."""
+    files = []
+    for n, (_, raw) in enumerate(messages):
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        bodies: dict[str, str] = {}
+        for part in parsed.walk():
+            kind = part.get_content_type()
+            if kind in ("text/html", "text/plain") and kind not in bodies:
+                bodies[kind] = str(part.get_content())
+        stem = directory / f"t{n:05d}"
+        if "text/plain" in bodies:
+            stem.with_suffix(".txt").write_text(bodies["text/plain"])
+        if "text/html" in bodies:
+            stem.with_suffix(".html").write_text(bodies["text/html"])
+            files.append(str(stem.with_suffix(".html")))
+        elif "text/plain" in bodies:
+            files.append(str(stem.with_suffix(".txt")))
+    (directory / "headers.txt").write_text(
+        "From: Garden Shop <news@shop.example.com>\n"
+        "Return-Path: <bounces@mail.shop.example.com>\n"
+        "List-Unsubscribe: <https://shop.example.com/u/1>, <mailto:u@shop.example.com>\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
+    )
+    return files
+
+
+def cli_run(directory: Path, files: list[str], jobs: int, extra: list[str]) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of the CLI and its worker processes."""
     config = directory / "bench.yaml"
     config.write_text("lint:\n  verify_dkim: false\n")
     exe = ROOT / ".venv" / "bin" / "deliverwatch"
-    command = [str(exe), "lint", "--config", str(config), "--format", "json", "--fail-over", "999"]
+    command = [str(exe), "lint", "--config", str(config), "--format", "json", "--fail-over"]
+    command += ["999", "--jobs", str(jobs), *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run([*command, *files], capture_output=True, check=False)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if result.returncode != 0:
         raise SystemExit(f"deliverwatch lint failed: {result.stderr.decode()[-500:]}")
-    assert len(json.loads(result.stdout)) == len(files)
-    return {
-        "messages": len(files),
-        "seconds": round(wall, 2),
-        "per_second": round(len(files) / wall, 1),
+    reports = json.loads(result.stdout)
+    assert len(reports) == len(files) if len(files) > 1 else isinstance(reports, dict)
+    return wall, cpu
+
+
+def cli(
+    messages: list[tuple[str, bytes]], directory: Path, jobs: list[int], templates: bool
+) -> list[dict[str, Any]]:
+    """The CLI per ``--jobs`` value: wall time with start-up, and the steady rate."""
+    sets: dict[str, tuple[list[str], list[str]]] = {
+        "messages (.eml)": (write_messages(messages, directory), [])
     }
+    if templates:
+        tdir = directory / "templates"
+        tdir.mkdir()
+        sets["templates (.html/.txt)"] = (
+            write_templates(messages, tdir),
+            ["--headers", str(tdir / "headers.txt")],
+        )
+    rows = []
+    for label, (files, extra) in sets.items():
+        fixed, fixed_cpu = min(cli_run(directory, files[:1], 1, extra) for _ in range(2))
+        for n in jobs:
+            load = round(os.getloadavg()[0], 2)
+            wall, cpu = cli_run(directory, files, n, extra)
+            rows.append(
+                {
+                    "input": label,
+                    "jobs": n,
+                    "files": len(files),
+                    "seconds": round(wall, 2),
+                    "one_file_seconds": round(fixed, 2),
+                    "per_second": round(len(files) / wall, 1),
+                    "steady_per_second": round((len(files) - 1) / max(wall - fixed, 1e-9), 1),
+                    "cpu_seconds": round(cpu, 2),
+                    "one_file_cpu_seconds": round(fixed_cpu, 2),
+                    "per_cpu_second": round((len(files) - 1) / max(cpu - fixed_cpu, 1e-9), 1),
+                    "load_before": load,
+                    "load_after": round(os.getloadavg()[0], 2),
+                }
+            )
+    return rows
 
 
 def free_port() -> int:
@@ -314,6 +393,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="in-process passes over it")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--cli-jobs", default="1,2", help="--jobs values for the CLI runs")
+    parser.add_argument("--templates", action="store_true", help="also lint as templates")
     parser.add_argument("--spamd", help="an existing spamd HOST:PORT to compare with")
     parser.add_argument("--start-spamd", action="store_true", help="start a local spamd")
     parser.add_argument("--spamd-sample", type=int, default=100)
@@ -339,8 +420,10 @@ def main() -> None:
         results["multi_process"] = multi_process(messages, args.processes)
     if not args.skip_cli:
         with tempfile.TemporaryDirectory(prefix="lint-bench-") as tmp:
-            results["cli"] = cli(messages, Path(tmp))
+            jobs = [int(j) for j in args.cli_jobs.split(",")]
+            results["cli"] = cli(messages, Path(tmp), jobs, args.templates)
     spamd_process = None
+    home: Path | None = None
     try:
         if args.start_spamd or args.spamd:
             host, port = "127.0.0.1", 0
@@ -358,6 +441,8 @@ def main() -> None:
         if spamd_process is not None:
             spamd_process.terminate()
             spamd_process.wait(30)
+        if home is not None:
+            shutil.rmtree(home, ignore_errors=True)
     results["machine"]["load_end"] = round(os.getloadavg()[0], 2)
     print_table(results)
     out = BENCH / "results"
@@ -379,9 +464,11 @@ def print_table(results: dict[str, Any]) -> None:
     if "multi_process" in results:
         mp = results["multi_process"]
         print(f"| in-process, {mp['processes']} processes (wall) | {mp['per_second']} |")
-    if "cli" in results:
-        row = results["cli"]
-        print(f"| `deliverwatch lint` CLI, {row['messages']} files | {row['per_second']} |")
+    for row in results.get("cli", []):
+        label = f"`deliverwatch lint --jobs {row['jobs']}`, {row['files']} {row['input']}"
+        print(f"| {label}, start-up included | {row['per_second']} |")
+        print(f"| {label}, steady (minus the one-file run) | {row['steady_per_second']} |")
+        print(f"| {label}, per CPU second (all processes) | {row['per_cpu_second']} |")
     if "spamd" in results:
         sp = results["spamd"]
         label = f"spamd, {sp['concurrency']} at once, {sp['messages']} messages"

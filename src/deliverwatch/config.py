@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -50,6 +51,27 @@ def _split_commas(value: Any) -> Any:
 
 
 StrList = Annotated[list[str], BeforeValidator(_split_commas)]
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def _duration(value: Any) -> Any:
+    """``30s``, ``15m``, ``1h``, ``7d``, ``2w``, or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text[-1:] in _DURATION_UNITS and text[:-1].strip().replace(".", "", 1).isdigit():
+            return timedelta(seconds=float(text[:-1]) * _DURATION_UNITS[text[-1]])
+        if text.replace(".", "", 1).isdigit():
+            return timedelta(seconds=float(text))
+    raise ValueError(f"{value!r} is not a duration like 30s, 15m, 1h, 7d or 2w")
+
+
+#: A length of time in config: ``30s``, ``15m``, ``1h``, ``7d``, ``2w`` or plain seconds.
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class ConfigError(Exception):
@@ -212,6 +234,25 @@ class ServerSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8025, ge=1, le=65535)
     max_body_bytes: int = Field(10_000_000, ge=1024, le=1_000_000_000)
+    #: Server processes (uvicorn workers). Python runs one request at a time per process; more
+    #: processes use more cores. Each has its own group-commit writer; one leads the scheduler.
+    workers: int = Field(1, ge=1, le=64)
+    #: Ask Prometheus for a bearer token on /metrics too (scrape config: ``authorization``).
+    metrics_require_token: bool = False
+    # Signs dashboard session cookies; unset: one is generated once and kept in the store.
+    session_secret: str | None = Field(None, repr=False, min_length=16)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_session_secret_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("session_secret_file") is not None:
+            data = dict(data)
+            path = data.pop("session_secret_file")
+            try:
+                data["session_secret"] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"session_secret_file: cannot read {path}: {exc}") from exc
+        return data
 
 
 class LintSettings(_Model):
@@ -249,6 +290,14 @@ class LintSettings(_Model):
         return self
 
 
+from deliverwatch.alerts.config import AlertingSettings  # noqa: E402  (needs _Model)
+from deliverwatch.dmarc.config import DmarcSettings  # noqa: E402  (needs _Model)
+from deliverwatch.history.config import HistorySettings  # noqa: E402  (needs _Model)
+from deliverwatch.notify.config import NotificationSettings  # noqa: E402  (needs _Model)
+from deliverwatch.placement.config import PlacementSettings  # noqa: E402  (needs _Model)
+from deliverwatch.scheduler.config import SchedulerSettings  # noqa: E402  (needs _Model)
+
+
 class Config(_Model):
     database_url: str = "sqlite:///deliverwatch.db"
     dns: DnsSettings = DnsSettings()
@@ -258,8 +307,14 @@ class Config(_Model):
     retention: RetentionSettings = RetentionSettings()
     server: ServerSettings = ServerSettings()
     lint: LintSettings = LintSettings()
+    placement: PlacementSettings = PlacementSettings()
     domains: list[DomainConfig] = Field(default_factory=list)
     sources: list[SourceConfig] = Field(default_factory=list)
+    notifications: NotificationSettings = NotificationSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    dmarc: DmarcSettings = DmarcSettings()
+    history: HistorySettings = HistorySettings()
+    alerting: AlertingSettings = AlertingSettings()
 
     @model_validator(mode="after")
     def _unique_sources(self) -> Config:

@@ -17,6 +17,7 @@ ELSEWHERE = {
     "link.blocklisted": "test_linkcheck.py",
     "link.blocklist_unknown": "test_linkcheck.py",
     "lint.rule_error": "test_lint.py",
+    "lint.crashed": "test_jobs.py",
 }
 #: Files that are not fixtures of their own.
 HELPERS = {"expected.json", "template-headers.txt", "clean-template.txt", "gmail-clipping.txt"}

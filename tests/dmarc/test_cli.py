@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from deliverwatch.cli import app
-from tests.dmarc.support import report_xml
+from tests.dmarc.support import CORPUS, needs_corpus, report_xml
 from tests.servers.dnsserver import DNSServer
 
 D0 = 1_700_006_400  # 2023-11-15 00:00 UTC
@@ -66,7 +66,7 @@ def test_import_reports_each_file_and_exits_1_on_errors(config: Path, reports: P
     assert f"{reports}/a.xml: imported reporter.test report a for example.test (3 records" in out
     assert "nested/b.xml.gz: imported outlook.test report b" in out
     assert "nested/broken.xml: error: truncated document" in err
-    assert "2 imported, 0 duplicate, 0 parsed (not stored), 1 error" in out
+    assert "2 imported (2 aggregate), 0 duplicate, 1 error" in out
     assert "hidden" not in out + err
 
     code, out, _ = run(
@@ -75,6 +75,7 @@ def test_import_reports_each_file_and_exits_1_on_errors(config: Path, reports: P
     assert code == 0
     data = json.loads(out)
     assert data["totals"] == {"duplicate": 1}
+    assert data["by_kind"] == {"aggregate": {"duplicate": 1}}
     assert data["outcomes"][0]["status"] == "duplicate"
 
 
@@ -126,3 +127,52 @@ def test_summary_text_and_options(config: Path, reports: Path) -> None:
     assert code == 2 and "--window" in err
     code, _, err = run("dmarc", "summary", "--config", str(config), "--nameserver", "not a host:x")
     assert code == 2 and "--nameserver" in err
+
+
+@needs_corpus
+def test_failure_and_tls_reports_are_imported_and_listed(config: Path) -> None:
+    folders = [str(CORPUS / "failure"), str(CORPUS / "smtp_tls")]
+    code, out, err = run("dmarc", "import", *folders, "--config", str(config))
+    assert code == 0, err
+    assert "imported failure report for example.com (source 10.10.10.10" in out
+    assert "duplicate: failure report for example.com (source 10.10.10.10" in out
+    assert "imported Company-X SMTP TLS report 5065427c-23d3-47ca-b6e0-946ea0e8c4be for " in out
+    assert "8 imported (4 failure, 4 SMTP TLS), 1 duplicate, 0 error" in out
+
+    code, out, _ = run(
+        "dmarc", "failures", "--config", str(config), "--window", "all", "--domain", "example.com"
+    )
+    assert code == 0
+    assert "example.com — all: 2 failure reports" in out
+    assert "10.10.10.10" in out and "203.0.113.68" in out
+    code, out, _ = run(
+        "dmarc", "failures", "--config", str(config), "--window", "all", "--format", "json"
+    )
+    data = json.loads(out)
+    assert data["total"] == 4
+    assert {f["reported_domain"] for f in data["failures"]} == {
+        "example.com",
+        "domain.de",
+        "cardinal.com",
+    }
+    code, out, _ = run("dmarc", "failures", "--config", str(config))  # the corpus is old
+    assert code == 0 and "all domains — 30d: 0 failure reports" in out
+
+    code, out, _ = run(
+        "dmarc", "tls", "--config", str(config), "--window", "all", "--domain", "company-y.example"
+    )
+    assert code == 0
+    assert "company-y.example — all: 1 SMTP TLS reports" in out
+    assert "Company-X" in out and "5,326" in out and "303" in out
+    code, out, _ = run(
+        "dmarc", "tls", "--config", str(config), "--window", "all", "--format", "json"
+    )
+    data = json.loads(out)
+    assert {r["org_name"] for r in data["reports"]} == {
+        "Google Inc.",
+        "Mail.ru",
+        "Company-X",
+        "Example Inc.",
+    }
+    code, _, err = run("dmarc", "tls", "--config", str(config), "--window", "nope")
+    assert code == 2 and "--window" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_origin
 
 import typer.main
 from pydantic import BaseModel
@@ -17,12 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def config_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
+        name = field.alias or name  # the key as written in YAML (`from`, not `from_`)
         annotation = field.annotation
         inner = getattr(annotation, "__args__", (None,))[0]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             keys += config_keys(annotation, f"{prefix}{name}.")
         elif isinstance(inner, type) and issubclass(inner, BaseModel):
-            keys += config_keys(inner, f"{prefix}{name}[].")
+            # A list of sections is documented as `key[].sub`, an optional section (`X | None`)
+            # as `key.sub`.
+            brackets = "[]" if get_origin(annotation) is list else ""
+            keys += config_keys(inner, f"{prefix}{name}{brackets}.")
         else:
             keys.append(prefix + name)
     return keys

@@ -81,7 +81,11 @@ class ZoneData:
         )
         rrset.ttl = ttl
         for value in values:
-            rrset.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, value, origin=dns.name.root))
+            rrset.add(
+                dns.rdata.from_text(
+                    dns.rdataclass.IN, rdtype, value, origin=dns.name.root, relativize=False
+                )
+            )
         self._put(rrset)
 
     def add_zone(self, origin: str) -> None:

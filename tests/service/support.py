@@ -178,10 +178,13 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 class Server:
     """``python -m deliverwatch serve`` on 127.0.0.1; ready once ``/healthz`` answers."""
 
-    def __init__(self, config: Path, log: Path, port: int | None = None) -> None:
+    def __init__(
+        self, config: Path, log: Path, port: int | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.config = config
         self.log = log
         self.port = port or free_port()
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -190,7 +193,7 @@ class Server:
 
     def start(self, timeout: float = 30.0) -> Server:
         command = [sys.executable, "-m", "deliverwatch", "serve", "--config", str(self.config)]
-        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), *self.args]
         env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(

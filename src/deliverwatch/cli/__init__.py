@@ -7,7 +7,17 @@ configuration error.
 
 from __future__ import annotations
 
-from deliverwatch.cli import check, dmarc, events, lint, serve  # noqa: F401  (registers the commands)
+from deliverwatch.cli import (  # noqa: F401  (registers the commands)
+    alerts,
+    check,
+    dmarc,
+    events,
+    lint,
+    notify,
+    placement,
+    serve,
+    tokens,
+)
 from deliverwatch.cli.base import app
 
 

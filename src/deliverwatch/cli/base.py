@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,14 @@ from deliverwatch import __version__
 from deliverwatch.config import Config, ConfigError, load_config
 
 USAGE_ERROR = 2
+
+
+class TextOrJson(StrEnum):
+    """``--format`` of commands that print either a table or JSON."""
+
+    text = "text"
+    json = "json"
+
 
 app = typer.Typer(
     name="deliverwatch",

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
 from deliverwatch.cli.base import app, fail, load
 from deliverwatch.config import Config
-from deliverwatch.dmarc.importer import Outcome, import_paths
-from deliverwatch.dmarc.rdns import SourceName, lookup_sources
-from deliverwatch.dmarc.summary import Summary, ips_by_volume, summarize
-from deliverwatch.dns import Nameserver, Resolver
 from deliverwatch.metrics.windows import WindowError, parse_window
-from deliverwatch.store import open_store
-from deliverwatch.store.dmarc import count_reports, read_volumes
+
+if TYPE_CHECKING:  # the command functions import these: CLI start-up stays fast
+    from sqlalchemy.engine import Engine
+
+    from deliverwatch.dmarc.importer import Outcome
+    from deliverwatch.dmarc.rdns import SourceName
+    from deliverwatch.dmarc.summary import Summary
+    from deliverwatch.dns import Resolver
 
 dmarc_app = typer.Typer(help="DMARC aggregate and failure reports.", no_args_is_help=True)
 app.add_typer(dmarc_app, name="dmarc")
@@ -39,6 +39,8 @@ class TextOrJson(StrEnum):
 
 
 def _engine(config: Config) -> Engine:
+    from deliverwatch.store import open_store
+
     try:
         return open_store(config.database_url)
     except Exception as exc:  # a bad URL or an unreachable server: say which, exit 2
@@ -54,53 +56,83 @@ def import_command(
     config_path: Annotated[Path | None, typer.Option("--config", "-c")] = None,
     output_format: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
 ) -> None:
-    """Import reports (folders recursively). Each report is one transaction; re-importing is
-    safe (reports are unique on reporter and report id). Exit 1 if any file had an error."""
+    """Import aggregate, failure and SMTP TLS reports (folders recursively). Each report is
+    stored all or nothing; re-importing is safe (duplicates are recognised). Exit 1 if any file
+    had an error."""
+    from deliverwatch.dmarc.importer import ImportSummary, import_paths
+
     config = load(config_path)
     engine = _engine(config)
-    outcomes: list[dict[str, Any]] = []
+    as_json = output_format is TextOrJson.json
+    summary = ImportSummary()  # JSON lists every outcome; text only counts them
     totals: Counter[str] = Counter()
+    kinds: dict[str, Counter[str]] = {}
     console = Console(highlight=False, soft_wrap=True)
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
     for outcome in import_paths(engine, paths):
         totals[outcome.status] += 1
-        if output_format is TextOrJson.json:
-            outcomes.append(outcome.to_dict())
+        kinds.setdefault(outcome.kind or "unknown", Counter())[outcome.status] += 1
+        if as_json:
+            summary.add(outcome)
         elif outcome.status == "error":
             errors.print(f"[red]{outcome.name}: error: {outcome.reason}[/]")
         else:
             console.print(f"{outcome.name}: {_describe(outcome)}")
-    if output_format is TextOrJson.json:
-        sys.stdout.write(json.dumps({"outcomes": outcomes, "totals": dict(totals)}, indent=2))
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict(), indent=2))
         sys.stdout.write("\n")
     else:
-        console.print(
-            f"{totals['imported']} imported, {totals['duplicate']} duplicate, "
-            f"{totals['parsed']} parsed (not stored), {totals['error']} error"
-        )
+        console.print(_totals_line(totals, kinds))
     raise typer.Exit(1 if totals["error"] else 0)
 
 
+def _totals_line(totals: Counter[str], kinds: dict[str, Counter[str]]) -> str:
+    """``5 imported (3 aggregate, 1 failure, 1 SMTP TLS), 2 duplicate, 1 error``."""
+    imported = ", ".join(
+        f"{kinds[kind]['imported']} {KIND_NAMES[kind]}"
+        for kind in KIND_NAMES
+        if kinds.get(kind, Counter())["imported"]
+    )
+    return (
+        f"{totals['imported']} imported{f' ({imported})' if imported else ''}, "
+        f"{totals['duplicate']} duplicate, {totals['error']} error"
+    )
+
+
+KIND_NAMES = {"aggregate": "aggregate", "failure": "failure", "smtp_tls": "SMTP TLS"}
+
+
 def _describe(outcome: Outcome) -> str:
+    from deliverwatch.store.dmarc import StoreResult
+    from deliverwatch.store.dmarc_failures import FailureStored
+    from deliverwatch.store.smtp_tls import TlsStored
+
     stored = outcome.stored
-    if stored is not None:
+    duplicate = outcome.status == "duplicate"
+    if isinstance(stored, StoreResult):
         report = f"{stored.org_name} report {stored.report_id} for {stored.domain}"
-        if outcome.status == "duplicate":
+        if duplicate:
             return f"duplicate: {report} is already stored"
         repairs = f"; repaired: {', '.join(stored.repairs)}" if stored.repairs else ""
         return (
             f"imported {report} ({stored.records:,} records, {stored.messages:,} messages){repairs}"
         )
-    details = outcome.details or {}
-    if outcome.kind == "failure":
-        return (
-            f"failure report parsed (source {details.get('source_ip') or '?'}, domain "
-            f"{details.get('reported_domain') or '?'}); not stored yet"
+    if isinstance(stored, FailureStored):
+        report = (
+            f"failure report for {stored.domain or '?'} (source {stored.source_ip or '?'}, "
+            f"{stored.fingerprint[:12]})"
         )
-    return (
-        f"SMTP TLS report parsed ({details.get('organization_name')} "
-        f"{details.get('report_id')}); not stored yet"
-    )
+        return f"duplicate: {report} is already stored" if duplicate else f"imported {report}"
+    if isinstance(stored, TlsStored):
+        report = f"{stored.organization_name} SMTP TLS report {stored.report_id}"
+        if duplicate:
+            return f"duplicate: {report} is already stored"
+        return (
+            f"imported {report} for {', '.join(stored.domains) or '?'} "
+            f"({stored.successful_sessions:,} successful, {stored.failed_sessions:,} failed "
+            "sessions)"
+        )
+    return outcome.status
 
 
 @dmarc_app.command("summary")
@@ -128,6 +160,12 @@ def summary_command(
 ) -> None:
     """Messages, pass rates, dispositions, reporters, sources by provider and reverse DNS,
     failing sources, and readiness for quarantine/reject, over a window."""
+    import asyncio
+
+    from deliverwatch.dmarc.summary import ips_by_volume, summarize
+    from deliverwatch.dns import Nameserver, Resolver
+    from deliverwatch.store.dmarc import count_reports, read_volumes
+
     config = load(config_path)
     since: datetime | None = None
     until: datetime | None = None
@@ -163,6 +201,8 @@ def summary_command(
 
 
 async def _lookup(resolver: Resolver, ips: list[str], limit: int) -> dict[str, SourceName]:
+    from deliverwatch.dmarc.rdns import lookup_sources
+
     async with resolver:
         return await lookup_sources(resolver, ips, limit=limit)
 
@@ -275,3 +315,128 @@ def _table(title: str, *columns: str) -> Table:
     for index, column in enumerate(columns):
         table.add_column(column, justify="left" if index == 0 else "right", overflow="fold")
     return table
+
+
+def _window(window: str) -> tuple[datetime | None, datetime | None]:
+    if window.strip().lower() == "all":
+        return None, None
+    try:
+        return parse_window(window, datetime.now(UTC))
+    except WindowError as exc:
+        raise fail(f"--window: {exc}") from None
+
+
+WindowOption = Annotated[
+    str,
+    typer.Option("--window", help="30d (any Nd, Nw…), SINCE..UNTIL (ISO dates, UTC), or all."),
+]
+DomainOption = Annotated[
+    str | None, typer.Option("--domain", help="A domain and its subdomains (default: all).")
+]
+LimitOption = Annotated[int, typer.Option("--limit", min=1, help="Show at most N reports.")]
+
+
+@dmarc_app.command("failures")
+def failures_command(
+    domain: DomainOption = None,
+    window: WindowOption = "30d",
+    limit: LimitOption = 100,
+    config_path: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+    output_format: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
+) -> None:
+    """Stored failure (forensic) reports, newest first: when, source IP, what failed, and
+    the original message's From and Subject."""
+    from deliverwatch.store.dmarc_failures import count_failures, list_failures
+
+    config = load(config_path)
+    since, until = _window(window)
+    engine = _engine(config)
+    with engine.connect() as conn:
+        found = list_failures(conn, domain=domain, since=since, until=until, limit=limit)
+        total = count_failures(conn, domain=domain, since=since, until=until)
+    if output_format is TextOrJson.json:
+        data = {"total": total, "failures": [failure.to_dict() for failure in found]}
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    console = Console(width=max(Console().width, 120), highlight=False)
+    console.print(f"[bold]{domain or 'all domains'}[/] — {window}: {total} failure reports")
+    if not found:
+        return
+    table = _table(
+        "Failure reports" + (f" (newest {len(found)})" if total > len(found) else ""),
+        "arrival (UTC)",
+        "domain",
+        "source IP",
+        "failed",
+        "DKIM d=/s=",
+        "From",
+        "Subject",
+        "reporter",
+    )
+    for failure in found:
+        dkim = "/".join(v for v in (failure.dkim_domain, failure.dkim_selector) if v) or "—"
+        table.add_row(
+            failure.arrival_date.strftime("%Y-%m-%d %H:%M") if failure.arrival_date else "—",
+            failure.reported_domain or "—",
+            failure.source_ip or "—",
+            failure.auth_failure or "—",
+            dkim,
+            failure.sample_headers.get("from", "—"),
+            failure.sample_headers.get("subject", "—"),
+            failure.reporter or "—",
+        )
+    console.print(table)
+
+
+@dmarc_app.command("tls")
+def tls_command(
+    domain: DomainOption = None,
+    window: WindowOption = "30d",
+    limit: LimitOption = 100,
+    config_path: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+    output_format: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
+) -> None:
+    """Stored SMTP TLS reports (RFC 8460), newest first: sessions per policy domain and
+    why sessions failed."""
+    from deliverwatch.store.smtp_tls import list_smtp_tls
+
+    config = load(config_path)
+    since, until = _window(window)
+    engine = _engine(config)
+    with engine.connect() as conn:
+        reports = list_smtp_tls(conn, domain=domain, since=since, until=until, limit=limit)
+    if output_format is TextOrJson.json:
+        data = {"reports": [report.to_dict() for report in reports]}
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    console = Console(width=max(Console().width, 120), highlight=False)
+    console.print(f"[bold]{domain or 'all domains'}[/] — {window}: {len(reports)} SMTP TLS reports")
+    if not reports:
+        return
+    table = _table(
+        "SMTP TLS reports",
+        "begin (UTC)",
+        "reporter",
+        "policy domain",
+        "policy",
+        "successful",
+        "failed",
+        "failures",
+    )
+    for report in reports:
+        for policy in report.policies:
+            reasons = Counter[str]()
+            for failure in policy.failures:
+                reasons[str(failure.get("result_type"))] += int(
+                    failure.get("failed_session_count") or 0
+                )
+            table.add_row(
+                report.begin_at.strftime("%Y-%m-%d"),
+                report.organization_name,
+                policy.policy_domain,
+                policy.policy_type,
+                f"{policy.successful_sessions:,}",
+                f"{policy.failed_sessions:,}",
+                ", ".join(f"{name} {count:,}" for name, count in reasons.most_common()) or "—",
+            )
+    console.print(table)

@@ -1,39 +1,24 @@
 """``deliverwatch lint``: pre-send content and header checks, a CI gate for templates.
 
 Exit codes: 0 every file's score is at most ``--fail-over``, 1 a score is over it, 2 usage or
-configuration error.
+configuration error. Only typer and the shared CLI base are imported at module level; the
+linter is imported when the command runs, so ``deliverwatch`` starts quickly.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from deliverwatch.cli.base import app, fail, load
-from deliverwatch.config import Config
-from deliverwatch.content import export
-from deliverwatch.content.external import (
-    ScorerError,
-    SpamdClient,
-    message_bytes,
-    parse_host_port,
-    rspamd_check,
-)
-from deliverwatch.content.lint import Network
-from deliverwatch.content.lint import lint as lint_message
-from deliverwatch.content.message import Message, load_file, parse_header_block
-from deliverwatch.content.options import LintOptions
-from deliverwatch.content.rules.linkcheck import LinkChecker
-from deliverwatch.content.scoring import Scale
-from deliverwatch.dns import Nameserver, Resolver
-from deliverwatch.http import Fetcher, HttpSettings
 
-CONCURRENCY = 16  # files linted at once (network checks overlap; the rules are CPU-bound)
+if TYPE_CHECKING:
+    from deliverwatch.config import Config
+    from deliverwatch.http import HttpSettings
 
 
 class Format(StrEnum):
@@ -51,6 +36,8 @@ def template_headers(
     config: Config, headers_file: Path | None, from_address: str | None
 ) -> list[tuple[str, str]]:
     """Headers for templates: config ``lint.headers``, then ``--headers``, then the From."""
+    from deliverwatch.content.message import parse_header_block
+
     merged: dict[str, tuple[str, str]] = {
         name.lower(): (name, value) for name, value in config.lint.headers.items()
     }
@@ -117,8 +104,24 @@ def lint(
         float | None,
         typer.Option("--timeout", min=0.01, help="Seconds per DNS attempt."),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Worker processes (default: the CPU count; 1 = in this process).",
+        ),
+    ] = None,
 ) -> None:
     """Lint messages and templates before sending: headers, structure, links, DKIM."""
+    from deliverwatch.content import export
+    from deliverwatch.content.external import parse_host_port
+    from deliverwatch.content.options import LintOptions
+    from deliverwatch.content.runner import RunSettings, default_jobs, lint_parallel
+    from deliverwatch.content.scoring import Scale
+    from deliverwatch.dns import Nameserver
+
     config = load(config_path)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
@@ -144,10 +147,21 @@ def lint(
         )
     except ValueError as exc:
         raise fail(str(exc)) from None
-    resolver = Resolver(parsed, timeout=timeout or config.dns.timeout, retries=config.dns.retries)
     links = settings.check_links if check_links is None else check_links
-    job = _Job(config, resolver, options, scale, headers, links, spamd_address, rspamd)
-    reports = asyncio.run(job.run(files))
+    run = RunSettings(
+        options=options,
+        scale=scale,
+        headers=tuple(headers),
+        nameservers=tuple(parsed),
+        dns_timeout=timeout or config.dns.timeout,
+        dns_retries=config.dns.retries,
+        verify_dkim=settings.verify_dkim,
+        http=_http_settings(config) if links else None,
+        uri_blocklists=tuple(settings.uri_blocklists),
+        spamd=spamd_address,
+        rspamd=rspamd,
+    )
+    reports = lint_parallel(run, files, jobs or default_jobs())
     if output_format is Format.json:
         sys.stdout.write(export.to_json(reports) + "\n")
     elif output_format is Format.sarif:
@@ -158,69 +172,14 @@ def lint(
     raise typer.Exit(1 if any(r["score"] > threshold for r in reports) else 0)
 
 
-class _Job:
-    def __init__(
-        self,
-        config: Config,
-        resolver: Resolver,
-        options: LintOptions,
-        scale: Scale,
-        headers: list[tuple[str, str]],
-        check_links: bool,
-        spamd: tuple[str, int] | None,
-        rspamd: str | None,
-    ) -> None:
-        self.config, self.resolver, self.options, self.scale = config, resolver, options, scale
-        self.headers, self.check_links = headers, check_links
-        self.spamd = SpamdClient(*spamd) if spamd else None
-        self.rspamd = rspamd
+def _http_settings(config: Config) -> HttpSettings:
+    from deliverwatch.http import HttpSettings
 
-    async def run(self, files: list[Path]) -> list[dict[str, Any]]:
-        http = self.config.http
-        fetcher = Fetcher(
-            self.resolver,
-            HttpSettings(
-                timeout=http.timeout,
-                max_bytes=http.max_bytes,
-                allow_private=http.allow_private,
-                ca_bundle=http.ca_bundle,
-                https_port=http.https_port,
-            ),
-        )
-        network = Network(
-            self.resolver,
-            verify_dkim=self.config.lint.verify_dkim,
-            links=LinkChecker(fetcher) if self.check_links else None,
-            uri_blocklists=tuple(self.config.lint.uri_blocklists) if self.check_links else (),
-        )
-        slots = asyncio.Semaphore(CONCURRENCY)
-
-        async def one(path: Path) -> dict[str, Any]:
-            async with slots:
-                return await self._lint_file(path, network)
-
-        try:
-            async with self.resolver:
-                return list(await asyncio.gather(*(one(f) for f in files)))
-        finally:
-            await fetcher.aclose()
-
-    async def _lint_file(self, path: Path, network: Network) -> dict[str, Any]:
-        message = load_file(path, self.headers)
-        result = await lint_message(message, self.options, self.scale, network)
-        if message.error is None:
-            await self._external(message, result.external)
-        return result.to_dict()
-
-    async def _external(self, message: Message, external: dict[str, Any]) -> None:
-        data = message_bytes(message) if (self.spamd or self.rspamd) else b""
-        if self.spamd is not None:
-            try:
-                external["spamd"] = (await self.spamd.report(data)).to_dict()
-            except ScorerError as exc:
-                external["spamd"] = {"error": str(exc)}
-        if self.rspamd is not None:
-            try:
-                external["rspamd"] = (await rspamd_check(self.rspamd, data)).to_dict()
-            except ScorerError as exc:
-                external["rspamd"] = {"error": str(exc)}
+    http = config.http
+    return HttpSettings(
+        timeout=http.timeout,
+        max_bytes=http.max_bytes,
+        allow_private=http.allow_private,
+        ca_bundle=http.ca_bundle,
+        https_port=http.https_port,
+    )

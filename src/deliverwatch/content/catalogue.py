@@ -347,6 +347,15 @@ _SPECS: tuple[LintSpec, ...] = (
         "A bug in deliverwatch, not in your message.",
         "Please report it with the input that triggers it.",
     ),
+    LintSpec(
+        "lint.crashed",
+        E,
+        10,
+        "Linting this file crashed (an error, or its worker process died); it was not checked.",
+        "A file that was not checked must not pass a CI gate silently, so it scores over the "
+        "default fail threshold; the run's other files are reported as usual.",
+        "Rerun the file alone (`deliverwatch lint --jobs 1 FILE`) and report the bug with it.",
+    ),
 )
 
 CATALOGUE: dict[str, LintSpec] = {spec.code: spec for spec in _SPECS}

@@ -18,8 +18,6 @@ from email import policy
 from email.message import EmailMessage
 from typing import Any, Final
 
-import httpx
-
 from deliverwatch.content.message import Message
 
 MAX_RESPONSE: Final = 1_000_000
@@ -171,6 +169,8 @@ def _spam_header(headers: dict[str, str]) -> tuple[float, float, bool]:
 
 async def rspamd_check(url: str, message: bytes, *, seconds: float = 30.0) -> ScorerResult:
     """POST the message to rspamd's ``/checkv2`` (appended when ``url`` has no path)."""
+    import httpx  # here, not at the top: only ``--rspamd`` needs it (CLI start-up)
+
     target = httpx.URL(url)
     if target.path in ("", "/"):
         target = target.copy_with(path="/checkv2")

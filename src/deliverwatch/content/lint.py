@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deliverwatch.content.findings import LintFinding, clip, finding
 from deliverwatch.content.message import Message
 from deliverwatch.content.options import LintOptions
 from deliverwatch.content.rules import BUILT_IN, Rule
 from deliverwatch.content.rules.dkim import verify_dkim
-from deliverwatch.content.rules.linkcheck import LinkChecker, check_uri_blocklists
 from deliverwatch.content.scoring import Scale, Verdict, total, verdict, weigh
-from deliverwatch.dns import Resolver
+
+if TYPE_CHECKING:  # linkcheck brings in the HTTP client: imported only when links are checked
+    from deliverwatch.content.rules.linkcheck import LinkChecker
+    from deliverwatch.dns import Resolver
 
 
 @dataclass
@@ -101,6 +103,8 @@ async def lint(
         if network.links is not None:
             checks.append(("check_links", network.links.check(message)))
         if network.uri_blocklists:
+            from deliverwatch.content.rules.linkcheck import check_uri_blocklists
+
             blocklists = check_uri_blocklists(message, network.resolver, network.uri_blocklists)
             checks.append(("check_uri_blocklists", blocklists))
         outcomes = await asyncio.gather(*(c for _, c in checks), return_exceptions=True)

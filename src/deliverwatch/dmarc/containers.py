@@ -132,7 +132,15 @@ def payloads_from_bytes(
     """The reports in ``data`` (an uploaded file or an email fetched from a mailbox)."""
     limits = limits or Limits()
     fmt = sniff(data[:_HEAD])
-    if fmt in ("email", "mbox"):
+    if fmt == "mbox":
+        stream = io.BytesIO(data)
+        head = stream.read(_HEAD)
+        yield from _mbox_payloads(_split_mbox(stream, head, limits), name, limits)
+        return
+    if fmt == "email":
+        if len(data) > limits.max_message_bytes:
+            yield Rejected(name, f"email larger than {limits.max_message_bytes} bytes")
+            return
         yield from _email_payloads(data, name, limits)
         return
     yield from _blob_payloads(name, lambda: io.BytesIO(data), fmt, limits)

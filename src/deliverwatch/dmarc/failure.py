@@ -8,7 +8,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import ipaddress
+import json
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -256,3 +258,22 @@ def _date(value: str | None) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def fingerprint(report: FailureReport) -> str:
+    """A stable hash of what ``report`` says (its fields, reporter and the original's kept
+    headers), the key failure reports are deduplicated on: the same report imported again,
+    or saved with other line endings, has the same fingerprint."""
+    canonical = json.dumps(
+        {
+            "format": report.format,
+            "fields": report.fields,
+            "reporter": report.reporter,
+            "subject": report.report_subject,
+            "sample": report.sample_headers,
+        },
+        sort_keys=True,
+        ensure_ascii=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -14,6 +14,7 @@ schema and serves any request the fast path does not take.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from deliverwatch.events.providers.base import WebhookRequest
 from deliverwatch.events.receive import Outcome, Receiver
+from deliverwatch.service import metrics
 from deliverwatch.store.writer import StoreUnavailable
 
 router = APIRouter(tags=["webhooks"])
@@ -56,13 +58,27 @@ async def handle(
     receiver: Receiver, source: str, webhook: WebhookRequest
 ) -> tuple[int, dict[str, Any]]:
     """Status and JSON body answering one webhook request."""
+    started = time.perf_counter()
     try:
         outcome: Outcome = await receiver.receive(source, webhook)
     except StoreUnavailable as exc:
-        return 503, {"error": str(exc)}
+        status, body = 503, {"error": str(exc)}
     except OSError as exc:  # an outbound confirmation fetch failed
-        return 502, {"error": f"upstream fetch failed: {exc}"}
-    return outcome.status, outcome.body
+        status, body = 502, {"error": f"upstream fetch failed: {exc}"}
+    else:
+        status, body = outcome.status, outcome.body
+    _count(source if source in receiver.sources else "unknown", status, body, started)
+    return status, body
+
+
+def _count(source: str, status: int, body: dict[str, Any], started: float) -> None:
+    metrics.WEBHOOK_LATENCY.labels(source).observe(time.perf_counter() - started)
+    metrics.WEBHOOK_REQUESTS.labels(source, str(status)).inc()
+    if status == 200:
+        for outcome in ("inserted", "duplicates"):
+            count = body.get(outcome)
+            if isinstance(count, int) and count:
+                metrics.WEBHOOK_EVENTS.labels(source, outcome).inc(count)
 
 
 def too_large(limit: int) -> tuple[int, dict[str, Any]]:

@@ -23,6 +23,7 @@ from deliverwatch.dmarc.aggregate import AggregateReader
 from deliverwatch.dmarc.days import DAY, DaySpreader, SpanError, day_of
 from deliverwatch.dmarc.errors import AggregateError
 from deliverwatch.dmarc.model import Record
+from deliverwatch.dmarc.signals import DayVolume
 from deliverwatch.dmarc.summary import Volume
 from deliverwatch.store.engine import (
     driver_executemany,
@@ -180,12 +181,7 @@ class _Writer:
         self.rollup: Counter[_RollupKey] = Counter()
         self.seq = 0
         self._serialized: dict[int, tuple[object, Any]] = {}
-        self.insert_records = sa.insert(dmarc_records)
-        stmt = upsert_insert(conn, dmarc_rollup_day)
-        self.upsert_rollup = stmt.on_conflict_do_update(
-            index_elements=list(ROLLUP_KEY),
-            set_={"count": dmarc_rollup_day.c["count"] + stmt.excluded["count"]},
-        )
+        self.insert_records, self.upsert_rollup = _statements(conn)
 
     def add(self, record: Record) -> None:
         self.seq += 1
@@ -271,6 +267,24 @@ def _same(text: str) -> str:
     return text
 
 
+_STATEMENTS: dict[str, tuple[sa.Insert, sa.Insert]] = {}
+
+
+def _statements(conn: Connection) -> tuple[sa.Insert, sa.Insert]:
+    """The record insert and the rollup upsert, built once per dialect: ``driver_executemany``
+    caches compiled statements by identity, so a fresh statement per report (a mailbox of
+    small reports) would be compiled again each time."""
+    found = _STATEMENTS.get(conn.dialect.name)
+    if found is None:
+        stmt = upsert_insert(conn, dmarc_rollup_day)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=list(ROLLUP_KEY),
+            set_={"count": dmarc_rollup_day.c["count"] + stmt.excluded["count"]},
+        )
+        found = _STATEMENTS[conn.dialect.name] = (sa.insert(dmarc_records), upsert)
+    return found
+
+
 # -- reading --------------------------------------------------------------------------------
 
 
@@ -341,4 +355,52 @@ def count_reports(
     return int(conn.execute(query).scalar_one())
 
 
-__all__ = ["DAY", "StoreResult", "count_reports", "read_volumes", "store_aggregate"]
+def read_days(
+    conn: Connection,
+    *,
+    domain: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[DayVolume]:
+    """Messages per UTC day, header-From domain and source IP over the days ``[since, until)``
+    touches (``domain``: it and its subdomains), with the DMARC-pass and aligned counts: the
+    input of ``dmarc.signals``."""
+    table = dmarc_rollup_day
+    count = table.c["count"]
+
+    def when(flag: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+        return sa.func.sum(sa.case((flag, count), else_=0))
+
+    keys = (table.c.day, table.c.domain, table.c.source_ip)
+    query = (
+        sa.select(
+            *keys,
+            sa.func.sum(count),
+            when(table.c.dmarc_pass),
+            when(table.c.dkim_aligned),
+            when(table.c.spf_aligned),
+        )
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    if domain:
+        query = query.where(_domain_filter(table.c.domain, domain.lower().rstrip(".")))
+    if since is not None:
+        query = query.where(table.c.day >= day_of(int(since.timestamp())))
+    if until is not None:
+        query = query.where(table.c.day < int(until.timestamp()))
+    return [
+        DayVolume(int(day), str(name), str(ip), int(n or 0), int(p or 0), int(d or 0), int(s or 0))
+        for day, name, ip, n, p, d, s in conn.execute(query)
+        if n
+    ]
+
+
+__all__ = [
+    "DAY",
+    "StoreResult",
+    "count_reports",
+    "read_days",
+    "read_volumes",
+    "store_aggregate",
+]

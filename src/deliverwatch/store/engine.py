@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -182,6 +182,12 @@ def time_to_driver(conn: Connection) -> Callable[[datetime], Any]:
 def sqlite_time(moment: datetime) -> str:
     """A UTC datetime in SQLAlchemy's SQLite storage format."""
     return moment.isoformat(" ", "microseconds")[:26]
+
+
+def from_store_time(moment: datetime) -> datetime:
+    """A datetime read back from a ``DateTime(timezone=True)`` column, as aware UTC: SQLite
+    hands them back naive (they were stored as UTC), PostgreSQL in the session's zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _same(value: Any) -> Any:

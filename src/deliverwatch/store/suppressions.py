@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from deliverwatch.store.engine import upsert_insert
+from deliverwatch.store.engine import from_store_time, upsert_insert
 from deliverwatch.store.schema import suppressions
 
 SuppressionReason = Literal["hard_bounce", "complaint", "unsubscribe", "manual"]
@@ -188,8 +188,8 @@ def _from_row(row: sa.RowMapping) -> Suppression:
         recipient=row["recipient"],
         sending_domain=row["sending_domain"],
         reason=row["reason"],
-        first_at=_aware(row["first_at"]),
-        last_at=_aware(row["last_at"]),
+        first_at=from_store_time(row["first_at"]),
+        last_at=from_store_time(row["last_at"]),
         events=row["events"],
         provider=row["provider"],
         event_id=row["event_id"],
@@ -202,11 +202,6 @@ def _recipient(value: str) -> str:
 
 def _domain(value: str) -> str:
     return value.strip().rstrip(".").lower()
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; everything is stored in UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _iso(moment: datetime) -> str:

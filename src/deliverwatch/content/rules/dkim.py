@@ -15,8 +15,6 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-import dkim
-
 from deliverwatch.content.findings import LintFinding, Where, clip, finding
 from deliverwatch.content.message import Message
 from deliverwatch.dns import Answer, Resolver
@@ -96,6 +94,8 @@ def _check_one(
     def dnsfunc(query: bytes | str, timeout: float = 5) -> bytes | None:
         asked = query.decode("ascii", "replace") if isinstance(query, bytes) else query
         return record if asked.rstrip(".").lower() == name else None
+
+    import dkim  # here, not at the top: only signed messages need dkimpy (CLI start-up)
 
     try:
         valid = dkim.DKIM(raw, logger=_QUIET).verify(idx=index, dnsfunc=dnsfunc)

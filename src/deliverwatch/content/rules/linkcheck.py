@@ -12,7 +12,7 @@ import asyncio
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from deliverwatch.auth.blocklists import code_meaning, list_info, refusal
 from deliverwatch.content.findings import LintFinding, Where, clip, finding
@@ -20,7 +20,9 @@ from deliverwatch.content.message import Link, Message
 from deliverwatch.content.rules.links import web_links
 from deliverwatch.content.urls import is_ip, org
 from deliverwatch.dns import Resolver, normalize_name
-from deliverwatch.http import Fetcher
+
+if TYPE_CHECKING:
+    from deliverwatch.http import Fetcher
 
 #: Links checked per message at most (each distinct URL once per run).
 MAX_CHECKED_LINKS: Final = 50
