@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/deliverwatch serve --config $(CONFIG)
 
-## test: the whole test suite against real local servers
+## test: the whole test suite against real local servers (installed from Debian when missing)
 test: $(STAMP)
+	./scripts/test-servers
 	$(BIN)/python -m pytest -q
 
 ## lint: ruff, ruff format --check, mypy (strict) on the package

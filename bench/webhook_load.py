@@ -203,6 +203,7 @@ def write_config(directory: Path, key: ec.EllipticCurvePrivateKey) -> Path:
         "database_url": f"sqlite:///{directory / 'bench.db'}",
         "http": {"enabled": False},
         "server": {"max_body_bytes": 50_000_000},
+        "scheduler": {"enabled": False},  # no jobs competing with the load
         "sources": [
             {
                 "name": "sendgrid",
@@ -239,11 +240,13 @@ def free_port() -> int:
 
 
 def start_server(
-    config: Path, port: int, log: Path, floor: bool = False
+    config: Path, port: int, log: Path, floor: bool = False, workers: int = 1
 ) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(GUARD), str(ROOT / "bench")]))
     command = [sys.executable, "-m", "deliverwatch", "serve", "--config", str(config)]
     command += ["--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     if floor:
         command = [sys.executable, "-m", "uvicorn", "webhook_load:floor_app", "--port", str(port)]
         command += ["--log-level", "warning", "--no-access-log"]
@@ -475,7 +478,7 @@ def run(
         config = write_config(tmp, key)
         port = free_port()
         floor = workload.name == "floor"
-        server = start_server(config, port, tmp / "server.log", floor)
+        server = start_server(config, port, tmp / "server.log", floor, args.workers)
         rate = args.rate if mode == "rate" else None
         if rate is not None and workload.source == "sendgrid":
             rate = args.batch_rate
@@ -517,6 +520,7 @@ def run(
         "offered_rate": rate,
         "connections": args.connections,
         "client_procs": args.procs,
+        "server_workers": args.workers,
         "requests": requests,
         "events": workload.events,
         "statuses": dict(Counter(statuses)),
@@ -574,6 +578,7 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=30_000, help="single-event requests")
     parser.add_argument("--connections", type=int, default=64, help="in flight, all procs")
     parser.add_argument("--procs", type=int, default=2, help="load generator processes")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     parser.add_argument("--rate", type=float, default=2000, help="rate mode, single posts/s")
     parser.add_argument("--batch-rate", type=float, default=60, help="rate mode, batches/s")
     parser.add_argument(

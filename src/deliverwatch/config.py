@@ -15,7 +15,7 @@ Errors name the offending key (``dns.timeout: Input should be greater than 0``).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -80,6 +80,26 @@ class ConfigError(Exception):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def read_secret_files(data: Any, keys: Iterable[str]) -> Any:
+    """``<key>_file`` → ``<key>``, read from that file with surrounding whitespace dropped:
+    for the ``mode="before"`` validator of every section holding secrets. Giving both is an
+    error; a file that cannot be read names the key."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for key in keys:
+        path = data.pop(f"{key}_file", None)
+        if path is None:
+            continue
+        if data.get(key) is not None:
+            raise ValueError(f"give {key} or {key}_file, not both")
+        try:
+            data[key] = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"{key}_file: cannot read {path}: {exc.strerror or exc}") from exc
+    return data
 
 
 class DnsSettings(_Model):
@@ -188,18 +208,7 @@ class SourceConfig(_Model):
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for key in SECRET_KEYS:
-            path = data.pop(f"{key}_file", None)
-            if path is None:
-                continue
-            try:
-                data[key] = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"{key}_file: cannot read {path}: {exc.strerror or exc}") from exc
-        return data
+        return read_secret_files(data, SECRET_KEYS)
 
     @field_validator("provider")
     @classmethod
@@ -245,14 +254,7 @@ class ServerSettings(_Model):
     @model_validator(mode="before")
     @classmethod
     def _read_session_secret_file(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("session_secret_file") is not None:
-            data = dict(data)
-            path = data.pop("session_secret_file")
-            try:
-                data["session_secret"] = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"session_secret_file: cannot read {path}: {exc}") from exc
-        return data
+        return read_secret_files(data, ("session_secret",))
 
 
 class LintSettings(_Model):

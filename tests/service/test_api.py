@@ -215,3 +215,75 @@ async def test_metrics_pass_promtool_lint(api: Api) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_placement_runs_in_the_api_and_metrics(api: Api) -> None:
+    from deliverwatch.placement.model import PlacementRun, SeedResult
+    from deliverwatch.placement.store import record_run
+
+    results = [
+        SeedResult("a@gmail.test", "gmail", "inbox", folder="INBOX", seconds=2.0),
+        SeedResult("b@gmail.test", "gmail", "spam", folder="Junk", seconds=3.0),
+        SeedResult("c@yahoo.test", "yahoo", "inbox", folder="INBOX", seconds=1.0),
+        SeedResult("d@yahoo.test", "yahoo", "missing"),
+    ]
+    run = PlacementRun("tok-1", NOW - timedelta(minutes=5), NOW, results, sender="news@shop.test")
+    with begin_write(api.engine) as conn:
+        record_run(conn, run)
+    listed = await api.client.get("/api/v1/placement", headers=api.auth(api.reader))
+    assert listed.status_code == 200, listed.text
+    (stored,) = listed.json()["runs"]
+    assert stored["overall"]["inbox_rate"] == 0.5
+    text = (await api.client.get("/metrics")).text
+    assert 'deliverwatch_placement_rate{folder="inbox",provider="all"} 0.5' in text
+    assert 'deliverwatch_placement_rate{folder="spam",provider="gmail"} 0.5' in text
+
+
+async def test_alerts_ack_resolve_and_silences(engine: Engine) -> None:
+    from deliverwatch.alerts.engine import evaluate
+    from tests.alerts.conftest import complaint_rule, events, make_config, store
+
+    clock = FakeClock(NOW)
+    config = make_config(rules=[complaint_rule(**{"for": "0s"})])
+    store(engine, events(NOW - timedelta(minutes=30), delivered=2000, complaints=40))
+    result = evaluate(engine, config, clock)
+    assert result.to_dict()["fired"] == 1
+    with begin_write(engine) as conn:
+        writer, _ = create_token(conn, "ops", read_only=False, now=NOW)
+        reader, _ = create_token(conn, "ro", read_only=True, now=NOW)
+    app = create_app(config, engine=engine, clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    w, r = {"Authorization": f"Bearer {writer}"}, {"Authorization": f"Bearer {reader}"}
+    async with running(app), httpx.AsyncClient(transport=transport, base_url="http://dw") as c:
+        listed = (await c.get("/api/v1/alerts", params={"state": "firing"}, headers=r)).json()
+        (alert,) = listed["alerts"]
+        assert alert["domain"] == "shop.test" and alert["state"] == "firing"
+        one = await c.get(f"/api/v1/alerts/{alert['id']}", headers=r)
+        assert one.status_code == 200 and one.json()["fingerprint"] == alert["fingerprint"]
+        assert (await c.get("/api/v1/alerts/999999", headers=r)).status_code == 404
+        assert (await c.post(f"/api/v1/alerts/{alert['id']}/ack", headers=r)).status_code == 403
+        acked = await c.post(f"/api/v1/alerts/{alert['id']}/ack", headers=w)
+        assert acked.status_code == 200, acked.text
+        assert acked.json()["acknowledged_by"] == "api:ops"
+        body = {"matchers": {"domain": "shop.test"}, "duration": "2h", "comment": "deploy"}
+        silence = await c.post("/api/v1/silences", json=body, headers=w)
+        assert silence.status_code == 201, silence.text
+        silences = (await c.get("/api/v1/silences", headers=r)).json()["silences"]
+        assert [s["id"] for s in silences] == [silence.json()["id"]]
+        bad = await c.post(
+            "/api/v1/silences", json={"matchers": {"planet": "mars"}, "duration": "1h"}, headers=w
+        )
+        assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "matchers"
+        both = await c.post(
+            "/api/v1/silences",
+            json={"matchers": {"domain": "x.test"}, "duration": "1h", "ends_at": "2030-01-01"},
+            headers=w,
+        )
+        assert both.status_code == 422 and both.json()["fields"][0]["field"] == "duration"
+        ended = await c.delete(f"/api/v1/silences/{silence.json()['id']}", headers=w)
+        assert ended.status_code == 200
+        assert (await c.get("/api/v1/silences", headers=r)).json()["silences"] == []
+        resolved = await c.post(f"/api/v1/alerts/{alert['id']}/resolve", headers=w)
+        assert resolved.status_code == 200 and resolved.json()["state"] == "resolved"
+        again = await c.post(f"/api/v1/alerts/{alert['id']}/resolve", headers=w)
+        assert again.status_code == 409

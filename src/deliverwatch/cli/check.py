@@ -10,18 +10,17 @@ import ipaddress
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from deliverwatch.auth import export
-from deliverwatch.auth.audit import AuditOptions, AuditSession
-from deliverwatch.auth.text import render_report
 from deliverwatch.cli.base import app, fail, load
 from deliverwatch.dns import Nameserver, Resolver
-from deliverwatch.http import HttpSettings
+
+if TYPE_CHECKING:  # the audit's modules load when the command runs: start-up stays quick
+    from deliverwatch.auth.audit import AuditSession
 
 
 class Format(StrEnum):
@@ -108,6 +107,9 @@ def check(
     ] = None,
 ) -> None:
     """Audit domain authentication (SPF, DMARC, DKIM, BIMI, MTA-STS, TLS-RPT, MX, blocklists)."""
+    from deliverwatch.auth.audit import AuditOptions, AuditSession
+    from deliverwatch.http import HttpSettings
+
     config = load(config_path)
     names = list(domains or [])
     if domains_file is not None:
@@ -176,6 +178,9 @@ async def _run(
     session: AuditSession, names: list[str], output_format: Format, artifact: str | None
 ) -> list[dict[str, Any]]:
     """Audit, writing as results arrive: jsonl in finishing order, text/csv in input order."""
+    from deliverwatch.auth import export
+    from deliverwatch.auth.text import render_report
+
     out = Console(soft_wrap=output_format is not Format.text, highlight=False)
     err = Console(stderr=True)
     results: list[dict[str, Any] | None] = [None] * len(names)

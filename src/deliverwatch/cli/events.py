@@ -24,9 +24,6 @@ from deliverwatch.events.providers.base import (
     WebhookError,
     WebhookRequest,
 )
-from deliverwatch.metrics.windows import WindowError, parse_window
-from deliverwatch.store import begin_write, insert_events, list_suppressions, open_store, stats
-from deliverwatch.store.suppressions import suppressions_for
 
 suppressions_app = typer.Typer(help="The suppression list.", no_args_is_help=True)
 app.add_typer(suppressions_app, name="suppressions")
@@ -44,6 +41,8 @@ class By(StrEnum):
 
 
 def _engine(config: Config) -> Any:
+    from deliverwatch.store import open_store
+
     try:
         return open_store(config.database_url)
     except Exception as exc:  # a bad URL or an unreachable server: say which, exit 2
@@ -98,6 +97,8 @@ def ingest(
 
     Each file is one transaction: all of its events are stored, or none when an item is bad.
     """
+    from deliverwatch.store import begin_write, insert_events
+
     config = load(config_path)
     if provider not in PROVIDERS:
         raise fail(f"--provider {provider!r}: known providers are {', '.join(PROVIDERS)}")
@@ -190,6 +191,9 @@ def stats_command(
     output_format: Annotated[TextOrJson, typer.Option("--format", "-f")] = TextOrJson.text,
 ) -> None:
     """Counts and rates (with 95% Wilson intervals) over a window, from the rollups."""
+    from deliverwatch.metrics.windows import WindowError, parse_window
+    from deliverwatch.store import stats
+
     config = load(config_path)
     try:
         since, until = parse_window(window, datetime.now(UTC))
@@ -255,6 +259,8 @@ def suppressions_export(
     config_path: Annotated[Path | None, typer.Option("--config", "-c")] = None,
 ) -> None:
     """Write the suppression list as CSV (recipient, sending_domain, reason, first_at, …)."""
+    from deliverwatch.store import list_suppressions
+
     config = load(config_path)
     engine = _engine(config)
     stream = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
@@ -290,6 +296,8 @@ def suppressions_check(
     config_path: Annotated[Path | None, typer.Option("--config", "-c")] = None,
 ) -> None:
     """Print the recipients of FILE that are suppressed; exit 1 when there are any."""
+    from deliverwatch.store.suppressions import suppressions_for
+
     config = load(config_path)
     engine = _engine(config)
     found = 0

@@ -6,12 +6,11 @@ stripped) and kept out of reprs and of ``config validate`` output.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
 
-from deliverwatch.config import _Model
+from deliverwatch.config import _Model, read_secret_files
 
 
 class MailboxSettings(_Model):
@@ -36,17 +35,7 @@ class MailboxSettings(_Model):
     @model_validator(mode="before")
     @classmethod
     def _read_password_file(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("password_file") is None:
-            return data
-        data = dict(data)
-        if data.get("password") is not None:
-            raise ValueError("give password or password_file, not both")
-        path = data["password_file"]
-        try:
-            data["password"] = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"password_file: cannot read {path}: {exc.strerror or exc}") from exc
-        return data
+        return read_secret_files(data, ("password",))
 
     @model_validator(mode="after")
     def _sane(self) -> MailboxSettings:

@@ -9,12 +9,11 @@ that embed a token, signing secrets, passwords, routing keys) are ``SecretStr``:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from deliverwatch.config import StrList, _Model
+from deliverwatch.config import StrList, _Model, read_secret_files
 
 #: Keys that may be given as ``<key>_file`` in any channel.
 FILE_KEYS = ("url", "secret", "password", "routing_key", "token")
@@ -41,20 +40,7 @@ class _Channel(_Model):
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        for key in FILE_KEYS:
-            path = data.pop(f"{key}_file", None)
-            if path is None:
-                continue
-            if data.get(key) is not None:
-                raise ValueError(f"give {key} or {key}_file, not both")
-            try:
-                data[key] = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"{key}_file: cannot read {path}: {exc.strerror or exc}") from exc
-        return data
+        return read_secret_files(data, FILE_KEYS)
 
 
 class SlackChannelConfig(_Channel):

@@ -9,32 +9,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from deliverwatch.config import Duration, _Model
+from deliverwatch.config import Duration, _Model, read_secret_files
 
 SECRET_KEYS = ("password", "private_key")
 
 
 def _read_secret_files(data: Any, keys: tuple[str, ...] = SECRET_KEYS) -> Any:
-    """``<key>_file`` → ``<key>`` with the file's content (both given: an error)."""
-    if not isinstance(data, dict):
-        return data
-    data = dict(data)
-    for key in keys:
-        path = data.pop(f"{key}_file", None)
-        if path is None:
-            continue
-        if data.get(key) is not None:
-            raise ValueError(f"give {key} or {key}_file, not both")
-        try:
-            data[key] = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"{key}_file: cannot read {path}: {exc.strerror or exc}") from exc
-    return data
+    return read_secret_files(data, keys)
 
 
 class _Secretive(_Model):

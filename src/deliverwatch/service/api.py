@@ -246,7 +246,7 @@ def get_silences(request: Request, _token: Reader) -> dict[str, Any]:
     from deliverwatch.alerts.store import list_silences
 
     with request.app.state.engine.connect() as conn:
-        silences = list_silences(conn, active_only=True)
+        silences = list_silences(conn, active_only=True, now=request.app.state.clock.now())
     return {"silences": [silence.to_dict() for silence in silences]}
 
 
@@ -270,9 +270,12 @@ def post_silence(request: Request, body: SilenceIn, token: Writer) -> dict[str, 
         raise FieldError("ends_at", "the silence must end in the future")
     if ends_at - now > timedelta(days=366):
         raise FieldError("duration", "a silence lasts at most a year")
-    silence = add_silence(
-        state.engine, body.matchers, ends_at, f"api:{token.name}", body.comment, state.clock
-    )
+    try:
+        silence = add_silence(
+            state.engine, body.matchers, ends_at, f"api:{token.name}", body.comment, state.clock
+        )
+    except ValueError as exc:
+        raise FieldError("matchers", str(exc)) from None
     result: dict[str, Any] = silence.to_dict()
     return result
 
@@ -305,7 +308,7 @@ async def upload_dmarc(
     filename: Annotated[str, Query(max_length=255)] = "upload",
 ) -> Any:
     """200: every report stored (or already stored); 207: some refused, the rest stored;
-    422: nothing stored. The body lists each report's outcome."""
+    422: nothing stored; 503: the store failed (retry). The body lists each outcome."""
     import asyncio
 
     from fastapi.responses import JSONResponse
@@ -324,6 +327,8 @@ async def upload_dmarc(
     totals = summary.totals()
     stored = totals.get("imported", 0) + totals.get("duplicate", 0)
     status = 200 if summary.ok else (207 if stored else 422)
+    if any(outcome.retry for outcome in summary.errors) and not stored:
+        status = 503  # the store failed, not the report: the client should retry
     return JSONResponse(summary.to_dict(), status_code=status)
 
 

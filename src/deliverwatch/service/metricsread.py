@@ -124,7 +124,7 @@ def _placement(conn: Connection, out: Samples) -> None:
     groups = {"all": data.get("overall", {}), **data.get("providers", {})}
     for provider, rates in groups.items():
         for folder in ("inbox", "spam", "tab", "missing"):
-            value = rates.get(folder) if isinstance(rates, dict) else None
+            value = rates.get(f"{folder}_rate") if isinstance(rates, dict) else None
             if isinstance(value, int | float):
                 _add(
                     out,

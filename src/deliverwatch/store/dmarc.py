@@ -106,35 +106,34 @@ def store_aggregate(
         spreader = DaySpreader(metadata.begin, metadata.end)
     except SpanError as exc:
         raise AggregateError(str(exc)) from None
+    insert_report, finish_report = _report_statements(conn)
     inserted = conn.execute(
-        upsert_insert(conn, dmarc_reports)
-        .values(
-            org_name=metadata.org_name,
-            report_id=metadata.report_id,
-            domain=policy.domain,
-            begin_at=metadata.begin_at,
-            end_at=metadata.end_at,
-            email=metadata.email,
-            extra_contact_info=metadata.extra_contact_info,
-            version=header.version,
-            namespace=header.namespace,
-            generator=metadata.generator,
-            errors=list(metadata.errors) or None,
-            policy_p=policy.p,
-            policy_sp=policy.sp,
-            policy_np=policy.np,
-            policy_adkim=policy.adkim,
-            policy_aspf=policy.aspf,
-            policy_pct=policy.pct,
-            policy_fo=policy.fo,
-            policy_testing=policy.testing,
-            policy_discovery_method=policy.discovery_method,
-            record_count=0,
-            message_count=0,
-            source=source,
-        )
-        .on_conflict_do_nothing(index_elements=["org_name", "report_id"])
-        .returning(dmarc_reports.c.id)
+        insert_report,
+        {
+            "p_org_name": metadata.org_name,
+            "p_report_id": metadata.report_id,
+            "p_domain": policy.domain,
+            "p_begin_at": metadata.begin_at,
+            "p_end_at": metadata.end_at,
+            "p_email": metadata.email,
+            "p_extra_contact_info": metadata.extra_contact_info,
+            "p_version": header.version,
+            "p_namespace": header.namespace,
+            "p_generator": metadata.generator,
+            "p_errors": list(metadata.errors) or None,
+            "p_policy_p": policy.p,
+            "p_policy_sp": policy.sp,
+            "p_policy_np": policy.np,
+            "p_policy_adkim": policy.adkim,
+            "p_policy_aspf": policy.aspf,
+            "p_policy_pct": policy.pct,
+            "p_policy_fo": policy.fo,
+            "p_policy_testing": policy.testing,
+            "p_policy_discovery_method": policy.discovery_method,
+            "p_record_count": 0,
+            "p_message_count": 0,
+            "p_source": source,
+        },
     ).scalar_one_or_none()
     if inserted is None:
         return StoreResult("duplicate", metadata.org_name, metadata.report_id, policy.domain)
@@ -145,13 +144,13 @@ def store_aggregate(
     all_repairs = Counter(reader.repairs)
     all_repairs.update(repairs())
     conn.execute(
-        sa.update(dmarc_reports)
-        .where(dmarc_reports.c.id == int(inserted))
-        .values(
-            record_count=reader.record_count,
-            message_count=reader.message_count,
-            repairs=dict(all_repairs) or None,
-        )
+        finish_report,
+        {
+            "p_pk": int(inserted),
+            "p_record_count": reader.record_count,
+            "p_message_count": reader.message_count,
+            "p_repairs": dict(all_repairs) or None,
+        },
     )
     return StoreResult(
         "imported",
@@ -268,6 +267,65 @@ def _same(text: str) -> str:
 
 
 _STATEMENTS: dict[str, tuple[sa.Insert, sa.Insert]] = {}
+_REPORT_STATEMENTS: dict[str, tuple[Any, sa.Update]] = {}
+#: Columns of a new report row (``p_<column>`` parameters of its insert).
+REPORT_COLUMNS = (
+    "org_name",
+    "report_id",
+    "domain",
+    "begin_at",
+    "end_at",
+    "email",
+    "extra_contact_info",
+    "version",
+    "namespace",
+    "generator",
+    "errors",
+    "policy_p",
+    "policy_sp",
+    "policy_np",
+    "policy_adkim",
+    "policy_aspf",
+    "policy_pct",
+    "policy_fo",
+    "policy_testing",
+    "policy_discovery_method",
+    "record_count",
+    "message_count",
+    "source",
+)
+
+
+def _report_statements(conn: Connection) -> tuple[Any, sa.Update]:
+    """The report row's insert (``ON CONFLICT DO NOTHING RETURNING id``) and its final update,
+    built once per dialect with bound parameters: building them per report from literal
+    values (coercing and cache-keying two dozen values) cost more than running them."""
+    found = _REPORT_STATEMENTS.get(conn.dialect.name)
+    if found is None:
+        table = dmarc_reports
+        insert = (
+            upsert_insert(conn, table)
+            .values(
+                {
+                    name: sa.bindparam(f"p_{name}", type_=table.c[name].type)
+                    for name in REPORT_COLUMNS
+                }
+            )
+            .on_conflict_do_nothing(index_elements=["org_name", "report_id"])
+            .returning(table.c.id)
+        )
+        finish = (
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("p_pk", type_=table.c.id.type))
+            .values(
+                {
+                    name: sa.bindparam(f"p_{name}", type_=table.c[name].type)
+                    for name in ("record_count", "message_count", "repairs")
+                }
+            )
+        )
+        found = _REPORT_STATEMENTS[conn.dialect.name] = (insert, finish)
+    return found
 
 
 def _statements(conn: Connection) -> tuple[sa.Insert, sa.Insert]:
