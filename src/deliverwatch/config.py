@@ -243,6 +243,8 @@ class ServerSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8025, ge=1, le=65535)
     max_body_bytes: int = Field(10_000_000, ge=1024, le=1_000_000_000)
+    #: Keep the overview of every domain this long between changes (0: never keep it).
+    read_cache_seconds: float = Field(5.0, ge=0, le=300)
     #: Server processes (uvicorn workers). Python runs one request at a time per process; more
     #: processes use more cores. Each has its own group-commit writer; one leads the scheduler.
     workers: int = Field(1, ge=1, le=64)

@@ -9,6 +9,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,12 +70,14 @@ class Scheduler:
         instance: str | None = None,
         jobs: dict[str, Job] | None = None,
         leadership: Leadership | None = None,
+        on_run: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
         self.clock = clock
         self.instance = instance or instance_name()
         self.leading = False
+        self._on_run = on_run
         settings = config.scheduler
         self._leadership = leadership or leadership_for(engine, self.instance, settings.leader_poll)
         self._planned: list[_Planned] = []
@@ -179,6 +182,8 @@ class Scheduler:
         if status == "ok":
             metrics.JOB_LAST_SUCCESS.labels(job=name).set(self.clock.now().timestamp())
         await asyncio.to_thread(self._finish, run_id, status, error, detail)
+        if self._on_run is not None:
+            self._on_run()  # what the job stored shows on the next read
         if status == "ok":
             log.info("scheduler: job %s done in %.2fs %s", name, seconds, detail or "")
         return Outcome(name, status, seconds, error, detail)

@@ -11,6 +11,7 @@ running jobs time to end, and releases the scheduler's leadership.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,7 @@ from deliverwatch.events.receive import Receiver
 from deliverwatch.http import Fetcher, HttpSettings
 from deliverwatch.service import api, metrics, webhooks
 from deliverwatch.service.dashboard import install_dashboard
+from deliverwatch.service.readcache import ReadCache
 from deliverwatch.store import open_store
 from deliverwatch.store.writer import GroupCommitWriter
 
@@ -88,6 +90,9 @@ def create_app(
             fetch=fetch if fetcher is not None else None,
             now=the_clock.now,
         )
+        app.state.read_cache = ReadCache(
+            config.server.read_cache_seconds, lambda: writer.stats.groups
+        )
         app.state.store_metrics = metrics.store_registry(
             lambda: read_store_gauges(store, config, the_clock)
         )
@@ -97,9 +102,13 @@ def create_app(
         if scheduler and config.scheduler.enabled:
             from deliverwatch.scheduler.runner import Scheduler
 
-            runner = Scheduler(config, store, the_clock)
+            runner = Scheduler(config, store, the_clock, on_run=app.state.read_cache.changed)
             task = asyncio.create_task(runner.run(stop), name="scheduler")
         app.state.scheduler_leading = lambda: runner.leading if runner is not None else None
+        # Everything loaded so far lives as long as the process: out of the collector's sight,
+        # full collections no longer walk it, which took 60-80 ms pauses out of page loads.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -217,6 +226,8 @@ def _install_request_metrics(app: FastAPI) -> None:
     ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
+        if request.method not in ("GET", "HEAD") and response.status_code < 400:
+            request.app.state.read_cache.changed()  # an action (ack, silence, upload…)
         route = request.scope.get("route")
         name = getattr(route, "path", None) or "unmatched"
         if name != "/metrics":

@@ -185,8 +185,12 @@ class Dashboard:
             user = self.session(request)
             if user is None:
                 return login_required(request)
-            with request.app.state.engine.connect() as conn:
-                rows = views.overview(conn, self.config, self.clock)
+
+            def read() -> list[views.DomainOverview]:
+                with request.app.state.engine.connect() as conn:
+                    return views.overview(conn, self.config, self.clock)
+
+            rows = request.app.state.read_cache.get("overview", read)
             counts = {status: 0 for status in views.STATUS_ORDER}
             for row in rows:
                 counts[row.status] += 1
