@@ -7,15 +7,24 @@
   store into a fresh SQLite store;
 * peak memory (the child process's maximum RSS; the parser's imports only) parsing a
   generated report of about ``--large-mb`` MB, produced while it is read (no disk), unless
-  ``--large-mb 0``.
+  ``--large-mb 0``;
+* with ``--parsedmarc PYTHON`` (a venv with parsedmarc installed; never a dependency of
+  deliverwatch), parsedmarc in offline mode on the same corpus files and the same generated
+  report, in the same run, one after the other (``parsedmarc_child.py``, timed inside its
+  process after a warm-up on another report, best of ``--parsedmarc-repeat`` processes on the
+  corpus, one on the generated report), and the ratios. Skipped with a message when that
+  python cannot import parsedmarc.
 
-    .venv/bin/python bench/dmarc_parse.py --records 100000 --large-mb 1024
+    .venv/bin/python bench/dmarc_parse.py --records 100000 --large-mb 1024 \
+        --parsedmarc /tmp/pdm/bin/python
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
+import os
 import random
 import resource
 import subprocess
@@ -31,6 +40,8 @@ from deliverwatch.dmarc.errors import ReportError
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus" / "dmarc-reports"
+#: The corpus folders holding aggregate reports (failure and SMTP TLS samples are not timed).
+AGGREGATE_FOLDERS = ("aggregate", "aggregate_invalid", "extract_report")
 
 HEADER = """<?xml version="1.0" encoding="UTF-8" ?>
 <feedback>
@@ -159,28 +170,117 @@ def best(repeat: int, run: object) -> float:
     return min(times)
 
 
-def corpus(repeat: int) -> None:
+def load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+class Parsedmarc:
+    """parsedmarc run by ``parsedmarc_child.py`` under another venv's python."""
+
+    def __init__(self, python: str, repeat: int) -> None:
+        self.python = python
+        self.repeat = repeat
+
+    def available(self) -> str | None:
+        """parsedmarc's version, or None (with a message) when that python lacks it."""
+        if not Path(self.python).exists():
+            print(f"parsedmarc: {self.python} not found: parsedmarc not measured")
+            return None
+        probe = subprocess.run(
+            [self.python, "-c", "import parsedmarc; print(parsedmarc.__version__)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode != 0:
+            print(f"parsedmarc: {self.python} cannot import it: parsedmarc not measured")
+            return None
+        return probe.stdout.strip()
+
+    def time(self, files: list[Path], repeat: int | None) -> dict[str, float]:
+        """Best of ``repeat`` fresh processes, each warmed up on a one-record report of
+        other IPs, then one timed pass over ``files``."""
+        child = Path(__file__).with_name("parsedmarc_child.py")
+        runs = []
+        with tempfile.TemporaryDirectory() as folder:
+            warmup = Path(folder) / "warmup.xml"
+            warmup.write_bytes(b"".join(generate(1, seed=99, report_id="warmup")))
+            for _ in range(repeat or self.repeat):
+                out = subprocess.run(
+                    [self.python, str(child), "time", "--warmup", str(warmup), *map(str, files)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                runs.append(json.loads(out.stdout))
+        return min(runs, key=lambda run: float(run["seconds"]))
+
+
+def report(
+    records: int,
+    parse: float,
+    stored: float,
+    loads: list[str],
+    pdm: Parsedmarc | None,
+    files: list[Path],
+    repeat: int | None = None,
+) -> None:
+    print(f"  parse only      {parse:8.3f} s  {records / parse:10,.0f} records/s  ({loads[0]})")
+    print(
+        f"  parse + store   {stored:8.3f} s  {records / stored:10,.0f} records/s (SQLite)  "
+        f"({loads[1]})"
+    )
+    if pdm is None:
+        return
+    theirs = pdm.time(files, repeat)
+    seconds = theirs["seconds"]
+    note = f", {theirs['failed']:.0f} files refused" if theirs["failed"] else ""
+    print(
+        f"  parsedmarc      {seconds:8.3f} s  {theirs['records'] / seconds:10,.0f} records/s "
+        f"({theirs['records']:.0f} records{note}; {load()})"
+    )
+    if theirs["blocked"]:
+        print(f"  parsedmarc tried the network {theirs['blocked']:.0f} times (refused)")
+    print(
+        f"  ours vs parsedmarc: parse only {seconds / parse:.1f}x, "
+        f"parse + store {seconds / stored:.1f}x (target 10x with storing)"
+    )
+
+
+def corpus_files() -> list[Path]:
+    return sorted(
+        p for folder in AGGREGATE_FOLDERS for p in (CORPUS / folder).rglob("*") if p.is_file()
+    )
+
+
+def corpus(repeat: int, pdm: Parsedmarc | None) -> None:
     from deliverwatch.dmarc.importer import import_paths
     from deliverwatch.store import open_store
 
-    files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix != ".md")
+    files = corpus_files()
     records = sum(parse_only(p)[0] for p in files)
     parse = best(repeat, lambda: [parse_only(p) for p in files])
+    loads = [load()]
 
-    def store() -> None:
+    def store() -> float:
+        """One import into a fresh store; creating the store is not timed (nor is it for
+        the generated report, nor parsedmarc's start-up)."""
         with tempfile.TemporaryDirectory() as folder:
             engine = open_store(f"sqlite:///{folder}/dw.db")
-            for _ in import_paths(engine, [CORPUS]):
+            started = time.perf_counter()
+            for _ in import_paths(engine, files):
                 pass
+            elapsed = time.perf_counter() - started
             engine.dispose()
+            return elapsed
 
-    stored = best(repeat, store)
-    print(f"corpus: {len(files)} files, {records} records")
-    print(f"  parse only      {parse:8.3f} s  {records / parse:10,.0f} records/s")
-    print(f"  parse + store   {stored:8.3f} s  {records / stored:10,.0f} records/s (SQLite)")
+    stored = min(store() for _ in range(repeat))
+    loads.append(load())
+    print(f"corpus: {len(files)} aggregate sample files, {records} records")
+    report(records, parse, stored, loads, pdm, files)
 
 
-def generated(records: int, repeat: int) -> None:
+def generated(records: int, repeat: int, pdm: Parsedmarc | None) -> None:
     from deliverwatch.dmarc.importer import import_paths
     from deliverwatch.store import open_store
 
@@ -191,6 +291,7 @@ def generated(records: int, repeat: int) -> None:
                 out.write(chunk)
         size = path.stat().st_size
         parse = best(repeat, lambda: parse_only(path))
+        loads = [load()]
 
         def store() -> None:
             db = Path(folder) / "dw.db"
@@ -208,9 +309,9 @@ def generated(records: int, repeat: int) -> None:
             store()
             times.append(store.elapsed)  # type: ignore[attr-defined]
         stored = min(times)
-    print(f"generated: {records:,} records, {size / 1e6:.1f} MB")
-    print(f"  parse only      {parse:8.3f} s  {records / parse:10,.0f} records/s")
-    print(f"  parse + store   {stored:8.3f} s  {records / stored:10,.0f} records/s (SQLite)")
+        loads.append(load())
+        print(f"generated: {records:,} records, {size / 1e6:.1f} MB")
+        report(records, parse, stored, loads, pdm, [path], repeat=1)
 
 
 def large_child(records: int) -> None:
@@ -250,6 +351,17 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--large-mb", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--parsedmarc",
+        metavar="PYTHON",
+        help="python of a venv with parsedmarc installed, to measure it side by side",
+    )
+    parser.add_argument(
+        "--parsedmarc-repeat",
+        type=int,
+        default=3,
+        help="runs of parsedmarc on the corpus (best counts); the generated report runs once",
+    )
     parser.add_argument("--child-large", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -259,10 +371,17 @@ def main() -> None:
     if args.child_baseline:
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         return
-    print(f"python {sys.version.split()[0]}")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {load()} at start")
+    pdm = Parsedmarc(args.parsedmarc, args.parsedmarc_repeat) if args.parsedmarc else None
+    if pdm is not None:
+        version = pdm.available()
+        if version is None:
+            pdm = None
+        else:
+            print(f"parsedmarc {version} (offline), best of {pdm.repeat}")
     if CORPUS.is_dir():
-        corpus(args.repeat)
-    generated(args.records, args.repeat)
+        corpus(args.repeat, pdm)
+    generated(args.records, args.repeat, pdm)
     if args.large_mb:
         large(args.large_mb)
 

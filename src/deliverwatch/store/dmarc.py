@@ -181,9 +181,17 @@ class _Writer:
         self.seq = 0
         self._serialized: dict[int, tuple[object, Any]] = {}
         self.insert_records, self.upsert_rollup = _statements(conn)
+        self.single_day = spreader.single_day
 
     def add(self, record: Record) -> None:
+        """Called for every record: attribute look-ups are kept out of the common path."""
         self.seq += 1
+        to_json = self._to_json
+        reasons, dkim_results, spf_results = (
+            record.reasons,
+            record.dkim_results,
+            record.spf_results,
+        )
         self.records.append(
             (
                 self.report_pk,
@@ -196,15 +204,15 @@ class _Writer:
                 record.header_from,
                 record.envelope_from,
                 record.envelope_to,
-                self._to_json(record.reasons),
-                self._to_json(record.dkim_results),
-                self._to_json(record.spf_results),
+                to_json(reasons) if reasons else None,
+                to_json(dkim_results) if dkim_results else None,
+                to_json(spf_results) if spf_results else None,
             )
         )
         dkim_aligned = record.dkim == "pass"
         spf_aligned = record.spf == "pass"
         domain = record.header_from or self.domain
-        day = self.spreader.single_day
+        day = self.single_day
         if day is not None:
             key = (
                 domain,
