@@ -1,7 +1,8 @@
 """Benchmark: DMARC aggregate reports parsed and stored (docs/benchmarks-dmarc.md).
 
-* the shared corpus (every aggregate sample; ``--corpus``): parse only, and parse + store
-  into a fresh SQLite store, best of ``--repeat`` runs;
+* the shared corpus (its aggregate samples: ``aggregate/``, ``aggregate_invalid/``,
+  ``extract_report/``): parse only, and parse + store into a fresh SQLite store (its
+  creation not timed), best of ``--repeat`` runs;
 * a generated report of ``--records`` records (Google-like: one record per source IP,
   DKIM and SPF results, most passing) written to a temporary file: parse only, and parse +
   store into a fresh SQLite store;
