@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from deliverwatch.cli.base import app, fail, load
+from deliverwatch.cli.base import TextOrJson, app, fail, load
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -22,11 +22,6 @@ alerts_app = typer.Typer(help="Alerts: list, acknowledge, silence, evaluate.", n
 app.add_typer(alerts_app, name="alerts")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")]
-
-
-class TextOrJson(StrEnum):
-    text = "text"
-    json = "json"
 
 
 FormatOption = Annotated[TextOrJson, typer.Option("--format", "-f")]

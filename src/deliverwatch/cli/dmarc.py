@@ -6,7 +6,6 @@ import json
 import sys
 from collections import Counter
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from deliverwatch.cli.base import app, fail, load
+from deliverwatch.cli.base import TextOrJson, app, fail, load
 from deliverwatch.config import Config
 from deliverwatch.metrics.windows import WindowError, parse_window
 
@@ -31,11 +30,6 @@ app.add_typer(dmarc_app, name="dmarc")
 
 #: Rows shown per table in the text summary (JSON has the full lists, up to MAX_LISTED).
 TEXT_ROWS = 15
-
-
-class TextOrJson(StrEnum):
-    text = "text"
-    json = "json"
 
 
 def _engine(config: Config) -> Engine:

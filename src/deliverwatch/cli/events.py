@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from deliverwatch.cli.base import app, fail, load
+from deliverwatch.cli.base import TextOrJson, app, fail, load
 from deliverwatch.config import Config
 from deliverwatch.events.providers import PROVIDERS, get_provider
 from deliverwatch.events.providers.base import (
@@ -27,11 +27,6 @@ from deliverwatch.events.providers.base import (
 
 suppressions_app = typer.Typer(help="The suppression list.", no_args_is_help=True)
 app.add_typer(suppressions_app, name="suppressions")
-
-
-class TextOrJson(StrEnum):
-    text = "text"
-    json = "json"
 
 
 class By(StrEnum):

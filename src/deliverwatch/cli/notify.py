@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from deliverwatch.cli.base import app, fail, load
+from deliverwatch.cli.base import TextOrJson, app, fail, load
 
 notify_app = typer.Typer(
     help="Notification channels and the delivery outbox.", no_args_is_help=True
@@ -21,11 +21,6 @@ notify_app = typer.Typer(
 app.add_typer(notify_app, name="notify")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")]
-
-
-class TextOrJson(StrEnum):
-    text = "text"
-    json = "json"
 
 
 class State(StrEnum):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,18 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from deliverwatch.cli.base import app, fail, load
+from deliverwatch.cli.base import TextOrJson, app, fail, load
 
 if TYPE_CHECKING:
     from deliverwatch.placement.model import PlacementRun
 
 placement_app = typer.Typer(help="Inbox placement: seed-list tests.", no_args_is_help=True)
 app.add_typer(placement_app, name="placement")
-
-
-class TextOrJson(StrEnum):
-    text = "text"
-    json = "json"
 
 
 @placement_app.command("run")
