@@ -48,3 +48,36 @@ def test_server_secret_is_generated_once_and_shared(tmp_path: Path) -> None:
     assert session.server_secret(None, engine) == first  # read back, not made again
     assert session.server_secret("configured-secret-value", engine) == b"configured-secret-value"
     engine.dispose()
+
+
+async def test_revoking_the_token_ends_its_sessions_at_once(tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    from deliverwatch.clock import FakeClock
+    from deliverwatch.config import Config
+    from deliverwatch.service.app import create_app
+    from deliverwatch.store import begin_write
+    from deliverwatch.store.apitokens import create_token, revoke_token
+    from tests.service.support import running
+
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with begin_write(engine) as conn:
+        token, _ = create_token(conn, "ops", read_only=False, now=NOW)
+    app = create_app(Config(), engine=engine, clock=FakeClock(NOW))
+    transport = httpx.ASGITransport(app=app)
+    async with running(app), httpx.AsyncClient(transport=transport, base_url="http://dw") as c:
+        form = await c.get("/login")
+        match = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert match is not None
+        signed_in = await c.post(
+            "/login", data={"token": token, "csrf": match.group(1), "next": "/alerts"}
+        )
+        assert signed_in.status_code == 303
+        assert (await c.get("/alerts")).status_code == 200
+        with begin_write(engine) as conn:
+            revoke_token(conn, "ops", now=NOW)
+        after = await c.get("/alerts")
+        assert after.status_code == 303 and "/login" in after.headers["location"]
+    engine.dispose()

@@ -49,6 +49,7 @@ class ScoreRecord:
 class TokenIdentity:
     name: str
     read_only: bool
+    id: int = 0
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -265,4 +266,12 @@ def verify_token(conn: Connection, token: str) -> TokenIdentity | None:
     found = verify(conn, token)
     if found is None:
         return None
-    return TokenIdentity(name=found.name, read_only=found.read_only)
+    return TokenIdentity(name=found.name, read_only=found.read_only, id=found.id)
+
+
+def token_active(conn: Connection, token_id: int) -> bool:
+    """Whether the token a session was made with is still active (not revoked)."""
+    from deliverwatch.store.apitokens import get_token
+
+    found = get_token(conn, token_id)
+    return found is not None and found.active

@@ -82,9 +82,14 @@ class Dashboard:
         return self._secret
 
     def session(self, request: Request) -> Session | None:
+        """The signed-in session, if its token has not been revoked since."""
         engine: Engine = request.app.state.engine
         value = request.cookies.get(session.COOKIE)
-        return session.decode(value, self.secret(engine), self.clock.now())
+        found = session.decode(value, self.secret(engine), self.clock.now())
+        if found is None:
+            return None
+        with engine.connect() as conn:
+            return found if readers.token_active(conn, found.token_id) else None
 
     def render(
         self, name: str, request: Request, user: Session | None, status: int = 200, **data: Any
@@ -159,7 +164,9 @@ class Dashboard:
                     csrf=expected,
                     error="That token is not valid.",
                 )
-            made = session.new_session(identity.name, identity.read_only, self.clock.now())
+            made = session.new_session(
+                identity.name, identity.read_only, self.clock.now(), identity.id
+            )
             response = RedirectResponse(_safe_next(next), 303, headers=SECURITY_HEADERS)
             _set_cookie(
                 response,

@@ -1,11 +1,11 @@
 """Dashboard sessions: a signed cookie made at login with an API token, and the CSRF token
 every form posts back.
 
-The cookie holds the token's name, whether it is read-only, a random CSRF token and an
-expiry, signed with HMAC-SHA256 under the server secret: nothing is stored per session, so
-several instances on one store share sessions. It never holds the API token itself. The
-cost of being stateless: revoking an API token ends its sessions only when they expire
-(:data:`MAX_AGE`); change ``server.session_secret`` to end every session at once.
+The cookie holds the token's id and name, whether it is read-only, a random CSRF token and
+an expiry, signed with HMAC-SHA256 under the server secret: nothing is stored per session, so
+several instances on one store share sessions. It never holds the API token itself. Every
+request checks that the token is still active (one indexed read), so revoking a token ends
+its sessions at once; changing ``server.session_secret`` ends every session.
 """
 
 from __future__ import annotations
@@ -37,18 +37,26 @@ class Session:
     read_only: bool
     csrf: str
     expires: int  # Unix seconds
+    token_id: int = 0  # the API token signed in with
 
     def valid_csrf(self, value: str | None) -> bool:
         return bool(value) and hmac.compare_digest(self.csrf, str(value))
 
 
-def new_session(name: str, read_only: bool, now: datetime) -> Session:
-    return Session(name, read_only, secrets.token_urlsafe(24), int(now.timestamp()) + MAX_AGE)
+def new_session(name: str, read_only: bool, now: datetime, token_id: int = 0) -> Session:
+    expires = int(now.timestamp()) + MAX_AGE
+    return Session(name, read_only, secrets.token_urlsafe(24), expires, token_id)
 
 
 def encode(session: Session, secret: bytes) -> str:
     payload = json.dumps(
-        {"n": session.name, "r": session.read_only, "c": session.csrf, "e": session.expires},
+        {
+            "n": session.name,
+            "r": session.read_only,
+            "c": session.csrf,
+            "e": session.expires,
+            "i": session.token_id,
+        },
         separators=(",", ":"),
     ).encode()
     body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
@@ -64,7 +72,9 @@ def decode(value: str | None, secret: bytes, now: datetime) -> Session | None:
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        session = Session(str(data["n"]), bool(data["r"]), str(data["c"]), int(data["e"]))
+        session = Session(
+            str(data["n"]), bool(data["r"]), str(data["c"]), int(data["e"]), int(data.get("i", 0))
+        )
     except (ValueError, KeyError, TypeError):
         return None
     return session if session.expires > now.timestamp() else None
