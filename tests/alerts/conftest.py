@@ -17,7 +17,6 @@ from deliverwatch.config import Config
 from deliverwatch.events.model import BounceClass, Event, EventType
 from deliverwatch.store import begin_write, create_engine, insert_events, upgrade_to_head
 from deliverwatch.store.schema import notification_outbox
-from tests.servers.postgres import postgres_server  # noqa: F401  (a fixture)
 
 #: Wednesday 2026-03-04 10:00 UTC
 T0 = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
@@ -38,22 +37,10 @@ def db(db_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+@pytest.fixture
+def any_db(engine: Engine) -> Engine:
     """A migrated store on SQLite, then on PostgreSQL."""
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
-        upgrade_to_head(engine)
-        yield engine
-        engine.dispose()
-        return
-    server = request.getfixturevalue("postgres_server")
-    url = server.create_schema()
-    engine = create_engine(url)
-    upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
-    server.drop_schema(url)
+    return engine
 
 
 def make_config(

@@ -23,15 +23,10 @@ from deliverwatch.cli import app
 from deliverwatch.content.external import ScorerError, SpamdClient, parse_report
 from tests.content.support import FIXTURES
 from tests.servers.dnsserver import DNSServer
+from tests.servers.ports import free_port
 
 SPAMD = shutil.which("spamd") or ("/usr/sbin/spamd" if Path("/usr/sbin/spamd").exists() else None)
 pytestmark = pytest.mark.skipif(SPAMD is None, reason="spamd not installed (apt-get install spamd)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

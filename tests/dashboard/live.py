@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from deliverwatch.service.app import create_app
 from deliverwatch.store import begin_write, open_store
 from deliverwatch.store.apitokens import create_token
 from tests.dashboard.support import PROFILES, import_dmarc, records
+from tests.servers.ports import free_port
 
 HOOK_TOKEN = "dashboard-hook-token"
 DOMAINS = ["shop.test", "news.test", "billing.test", "quiet.test"]
@@ -36,13 +36,6 @@ class Live:
     read_only_token: str
     config: Config
     now: datetime
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def config_for(folder: Path) -> Config:

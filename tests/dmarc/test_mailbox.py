@@ -30,7 +30,8 @@ from deliverwatch.dmarc.mailbox import (
 from deliverwatch.store import open_store
 from deliverwatch.store.schema import dmarc_failure_reports, dmarc_reports, smtp_tls_reports
 from tests.dmarc.support import CORPUS, needs_corpus, report_xml
-from tests.servers.dovecot import AVAILABLE, SKIP_REASON, DovecotServer, free_port
+from tests.servers.dovecot import AVAILABLE, SKIP_REASON, DovecotServer
+from tests.servers.ports import free_port
 
 pytestmark = [pytest.mark.skipif(not AVAILABLE, reason=SKIP_REASON), needs_corpus]
 

@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.servers.dnsserver import ZONES_DIR, DNSServer, ZoneData
-from tests.servers.postgres import postgres_server  # noqa: F401  (a fixture)
-from tests.store.conftest import blank_engine, conn, engine  # noqa: F401  (fixtures)
 
 HERE = Path(__file__).resolve().parent
 #: The first state of history.test is served by the shared test server too.

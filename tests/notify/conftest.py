@@ -13,8 +13,6 @@ from sqlalchemy.engine import Engine
 from deliverwatch.clock import FakeClock
 from deliverwatch.config import Config
 from deliverwatch.notify.model import Notification
-from deliverwatch.store import create_engine, upgrade_to_head
-from tests.servers.postgres import postgres_server  # noqa: F401  (a fixture)
 from tests.servers.recorder import Recorder
 from tests.servers.smtprecorder import SmtpRecorder
 
@@ -38,25 +36,10 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
+@pytest.fixture
+def store(engine: Engine) -> Engine:
     """A migrated store: a SQLite file, or a fresh schema on the test PostgreSQL server."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("outbox") / "deliverwatch.db"
-        engine = create_engine(f"sqlite:///{path}")
-        upgrade_to_head(engine)
-        yield engine
-        engine.dispose()
-        return
-    server = request.getfixturevalue("postgres_server")
-    url = server.create_schema()
-    engine = create_engine(url)
-    upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
-    server.drop_schema(url)
+    return engine
 
 
 def make_config(*channels: dict[str, Any], **delivery: Any) -> Config:

@@ -136,7 +136,7 @@ async def test_4xx_is_temporary_and_5xx_permanent(
 
 
 async def test_no_server_is_temporary(clock: FakeClock) -> None:
-    from tests.servers.smtprecorder import free_port
+    from tests.servers.ports import free_port
 
     with pytest.raises(TemporaryError):
         await send(channel(free_port(), timeout=2), clock)

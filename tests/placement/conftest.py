@@ -9,12 +9,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import Engine
 
 from deliverwatch.placement.config import PlacementSettings
-from deliverwatch.store import create_engine, upgrade_to_head
 from tests.servers.dovecot import AVAILABLE, SKIP_REASON, DovecotServer
-from tests.servers.postgres import postgres_server  # noqa: F401  (a fixture)
 from tests.servers.seedbed import SeedBed
 from tests.servers.spamd import SKIP_REASON as NO_SPAMD
 from tests.servers.spamd import SPAMD, SpamdServer
@@ -107,24 +104,3 @@ def placement_settings(
     }
     data.update(extra)
     return PlacementSettings.model_validate(data)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    """A migrated store on SQLite (a file) and on PostgreSQL (a fresh schema)."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("placement-store") / "deliverwatch.db"
-        engine = create_engine(f"sqlite:///{path}")
-        upgrade_to_head(engine)
-        yield engine
-        engine.dispose()
-        return
-    server = request.getfixturevalue("postgres_server")
-    url = server.create_schema()
-    engine = create_engine(url)
-    upgrade_to_head(engine)
-    yield engine
-    engine.dispose()
-    server.drop_schema(url)

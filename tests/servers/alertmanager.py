@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from tests.servers.ports import free_port
+
 BINARY = "prometheus-alertmanager"
 CONFIG = """\
 route:
@@ -33,18 +34,11 @@ receivers:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class AlertmanagerServer:
     def __init__(self, binary: str) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="deliverwatch-am-"))
         (self._dir / "alertmanager.yml").write_text(CONFIG)
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._stderr = open(self._dir / "stderr.log", "wb")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(

@@ -55,16 +55,11 @@ from pathlib import Path
 from types import TracebackType
 
 from tests.servers.https import make_certificates
+from tests.servers.ports import free_port
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 AVAILABLE = Path(DOVECOT).exists() and Path("/usr/lib/dovecot/imap").exists()
 SKIP_REASON = "dovecot not installed (apt-get install dovecot-imapd)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _maildir_path(root: Path, folder: str) -> Path:

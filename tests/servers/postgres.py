@@ -22,7 +22,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -33,6 +32,8 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+
+from tests.servers.ports import free_port
 
 ENV_URL = "DELIVERWATCH_TEST_POSTGRES_URL"
 RUN_AS = "postgres"
@@ -48,13 +49,6 @@ def find_bin_dir() -> Path | None:
         return found[-1].parent
     on_path = shutil.which("initdb")
     return Path(on_path).parent if on_path else None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PostgresServer:

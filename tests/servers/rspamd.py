@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.servers.ports import free_port
+
 RSPAMD = shutil.which("rspamd") or ("/usr/bin/rspamd" if Path("/usr/bin/rspamd").exists() else None)
 SKIP_REASON = "rspamd not installed (apt-get install --no-install-recommends rspamd)"
 CONFDIR = Path("/etc/rspamd")
@@ -68,12 +70,6 @@ worker "normal" {{
     count = 1;
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RspamdServer:

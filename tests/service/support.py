@@ -11,7 +11,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ from tests.events.support import (
     sns_notification,
     sns_sign,
 )
+from tests.servers.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -161,13 +161,6 @@ async def running(app: ASGIApp) -> AsyncIterator[None]:
 
 
 # --- a real server process --------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:

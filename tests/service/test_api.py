@@ -287,3 +287,23 @@ async def test_alerts_ack_resolve_and_silences(engine: Engine) -> None:
         assert resolved.status_code == 200 and resolved.json()["state"] == "resolved"
         again = await c.post(f"/api/v1/alerts/{alert['id']}/resolve", headers=w)
         assert again.status_code == 409
+
+
+async def test_audit_findings_in_the_metrics(api: Api) -> None:
+    from deliverwatch.history import record_audit
+
+    report = {
+        "domain": "shop.test",
+        "status": "error",
+        "score": 60,
+        "grade": "D",
+        "findings": [
+            {"code": "spf.missing", "severity": "error", "message": "no SPF"},
+            {"code": "dmarc.policy_none", "severity": "warning", "message": "p=none"},
+        ],
+    }
+    with begin_write(api.engine) as conn:
+        record_audit(conn, report, NOW)
+    text = (await api.client.get("/metrics")).text
+    assert 'deliverwatch_domain_audit_findings{domain="shop.test",severity="error"} 1.0' in text
+    assert 'deliverwatch_domain_audit_findings{domain="shop.test",severity="warning"} 1.0' in text

@@ -63,3 +63,14 @@ def test_dashboard_has_domain_variable_and_unique_panel_ids() -> None:
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     assert {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "domain"}
+
+
+def test_every_metric_is_documented() -> None:
+    doc = (DEPLOY.parent / "docs" / "metrics.md").read_text()
+    families = set(metrics.store_gauge_names()) | {"deliverwatch_store_up"}
+    for collector in list(metrics.REGISTRY._collector_to_names):
+        families |= {family.name for family in collector.describe()}
+    missing = sorted(
+        name for name in families if f"`{name}`" not in doc and f"`{name}_total`" not in doc
+    )
+    assert not missing, f"undocumented metrics: {missing}"

@@ -21,9 +21,7 @@ if TYPE_CHECKING:  # the command functions import these: CLI start-up stays fast
     from sqlalchemy.engine import Engine
 
     from deliverwatch.dmarc.importer import Outcome
-    from deliverwatch.dmarc.rdns import SourceName
     from deliverwatch.dmarc.summary import Summary
-    from deliverwatch.dns import Resolver
 
 dmarc_app = typer.Typer(help="DMARC aggregate and failure reports.", no_args_is_help=True)
 app.add_typer(dmarc_app, name="dmarc")
@@ -156,9 +154,8 @@ def summary_command(
     failing sources, and readiness for quarantine/reject, over a window."""
     import asyncio
 
-    from deliverwatch.dmarc.summary import ips_by_volume, summarize
+    from deliverwatch.dmarc.answers import read_summary
     from deliverwatch.dns import Nameserver, Resolver
-    from deliverwatch.store.dmarc import count_reports, read_volumes
 
     config = load(config_path)
     since: datetime | None = None
@@ -174,31 +171,29 @@ def summary_command(
     except ValueError as exc:
         raise fail(f"--nameserver: {exc}") from None
     engine = _engine(config)
-    wanted = domain.lower().rstrip(".") if domain else None
-    with engine.connect() as conn:
-        volumes = read_volumes(conn, domain=wanted, since=since, until=until)
-        reports = count_reports(conn, domain=wanted, since=since, until=until)
-    names: dict[str, SourceName] = {}
-    if not no_rdns and volumes:
-        resolver = Resolver(
-            parsed,
-            timeout=config.dns.timeout,
-            retries=config.dns.retries,
-            concurrency=config.dns.concurrency,
-        )
-        names = asyncio.run(_lookup(resolver, ips_by_volume(volumes), rdns_limit))
-    summary = summarize(volumes, names, domain=wanted, since=since, until=until, reports=reports)
+    resolver = Resolver(
+        parsed,
+        timeout=config.dns.timeout,
+        retries=config.dns.retries,
+        concurrency=config.dns.concurrency,
+    )
+
+    async def answer() -> Summary:
+        async with resolver:
+            return await read_summary(
+                engine,
+                domain=domain,
+                since=since,
+                until=until,
+                resolver=None if no_rdns else resolver,
+                rdns_limit=rdns_limit,
+            )
+
+    summary = asyncio.run(answer())
     if output_format is TextOrJson.json:
         sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
     else:
         _print_summary(summary, window)
-
-
-async def _lookup(resolver: Resolver, ips: list[str], limit: int) -> dict[str, SourceName]:
-    from deliverwatch.dmarc.rdns import lookup_sources
-
-    async with resolver:
-        return await lookup_sources(resolver, ips, limit=limit)
 
 
 def _pct(value: float | None) -> str:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from deliverwatch.clock import Clock
     from deliverwatch.config import Config
     from deliverwatch.notify.delivery import DeliveryReport
-from deliverwatch.store.engine import begin_write, upsert_insert
+from deliverwatch.store.engine import begin_write, from_store_time, upsert_insert
 from deliverwatch.store.schema import notification_outbox as outbox
 
 OutboxState = Literal["pending", "sending", "delivered", "failed"]
@@ -196,8 +196,8 @@ def _item(m: sa.RowMapping) -> OutboxItem:
         title=m["title"],
         state=m["state"],
         attempts=int(m["attempts"]),
-        created_at=_aware(m["created_at"]),
-        next_attempt_at=_aware(m["next_attempt_at"]),
+        created_at=from_store_time(m["created_at"]),
+        next_attempt_at=from_store_time(m["next_attempt_at"]),
         last_attempt_at=_aware_or_none(m["last_attempt_at"]),
         delivered_at=_aware_or_none(m["delivered_at"]),
         last_error=m["last_error"],
@@ -293,7 +293,7 @@ def _claimable_prefix(
             if lease_until is not None and lease_until > now:
                 return []  # another sender is working through this channel
             attempts = int(m["attempts"]) + 1
-        elif _aware(m["next_attempt_at"]) <= now:
+        elif from_store_time(m["next_attempt_at"]) <= now:
             attempts = int(m["attempts"])
         else:
             break  # not due: nothing behind it may go first
@@ -304,7 +304,7 @@ def _claimable_prefix(
                 channel=channel,
                 payload=dict(m["payload"]),
                 attempts=attempts,
-                created_at=_aware(m["created_at"]),
+                created_at=from_store_time(m["created_at"]),
             )
         )
     return rows
@@ -413,7 +413,7 @@ def next_due(conn: Connection) -> datetime | None:
         ).one()
         when = head.lease_until if head.state == "sending" else head.next_attempt_at
         if when is not None:
-            times.append(_aware(when))
+            times.append(from_store_time(when))
     return min(times, default=None)
 
 
@@ -423,13 +423,8 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC text); PostgreSQL aware ones."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _aware_or_none(moment: datetime | None) -> datetime | None:
-    return None if moment is None else _aware(moment)
+    return None if moment is None else from_store_time(moment)
 
 
 __all__ = [

@@ -12,13 +12,14 @@ Use::
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from deliverwatch.placement.model import PLACEMENTS, PlacementRun, Rates, SeedResult
+from deliverwatch.store.engine import from_store_time
 from deliverwatch.store.schema import placement_results, placement_runs
 
 
@@ -118,17 +119,12 @@ def _seed_result(row: Any) -> SeedResult:
     )
 
 
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _run(row: Any, results: list[SeedResult]) -> PlacementRun:
     return PlacementRun(
         id=row["id"],
         token=row["token"],
-        started_at=_utc(row["started_at"]),
-        finished_at=_utc(row["finished_at"]),
+        started_at=from_store_time(row["started_at"]),
+        finished_at=from_store_time(row["finished_at"]),
         sender=row["sender"],
         subject=row["subject"],
         timed_out=row["timed_out"],

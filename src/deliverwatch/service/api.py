@@ -369,29 +369,21 @@ async def dmarc_summary(
     rdns: Annotated[bool, Query(description="Name sources by reverse DNS.")] = True,
     rdns_limit: Annotated[int, Query(ge=0, le=20_000)] = 500,
 ) -> dict[str, Any]:
-    import asyncio
-
-    from deliverwatch.dmarc.rdns import lookup_sources
-    from deliverwatch.dmarc.summary import ips_by_volume, summarize
-    from deliverwatch.store.dmarc import count_reports, read_volumes
+    from deliverwatch.dmarc.answers import read_summary
 
     state = request.app.state
     since: datetime | None = None
     until: datetime | None = None
     if window.strip().lower() != "all":
         since, until = _window(window, state.clock.now())
-    wanted = _domain(domain) if domain else None
-
-    def read() -> tuple[Any, int]:
-        with state.engine.connect() as conn:
-            volumes = read_volumes(conn, domain=wanted, since=since, until=until)
-            return volumes, count_reports(conn, domain=wanted, since=since, until=until)
-
-    volumes, reports = await asyncio.to_thread(read)
-    names = {}
-    if rdns and volumes:
-        names = await lookup_sources(state.resolver, ips_by_volume(volumes), limit=rdns_limit)
-    summary = summarize(volumes, names, domain=wanted, since=since, until=until, reports=reports)
+    summary = await read_summary(
+        state.engine,
+        domain=_domain(domain) if domain else None,
+        since=since,
+        until=until,
+        resolver=state.resolver if rdns else None,
+        rdns_limit=rdns_limit,
+    )
     result: dict[str, Any] = summary.to_dict()
     return result
 

@@ -32,6 +32,7 @@ def read_gauges(engine: Engine, config: Config, clock: Clock) -> Samples:
     out: Samples = {}
     with engine.connect() as conn:
         _domains(conn, config, clock, out)
+        _audit_findings(conn, out)
         _alerts(conn, out)
         _outbox(conn, out)
         _placement(conn, out)
@@ -93,6 +94,16 @@ def _domains(conn: Connection, config: Config, clock: Clock, out: Samples) -> No
         for count_name in day.COUNTS:
             labels = {"domain": domain, "type": count_name}
             _add(out, "deliverwatch_domain_events_24h", labels, getattr(day, count_name))
+
+
+def _audit_findings(conn: Connection, out: Samples) -> None:
+    from deliverwatch.history import latest_audits
+
+    for domain, audit in sorted(latest_audits(conn).items()):
+        counts = {"error": audit.errors, "warning": audit.warnings, "info": audit.infos}
+        for severity, count in counts.items():
+            labels = {"domain": domain, "severity": severity}
+            _add(out, "deliverwatch_domain_audit_findings", labels, count)
 
 
 def _alerts(conn: Connection, out: Samples) -> None:
