@@ -30,6 +30,9 @@ floor's fsync wait):
 * ``iter_file`` + ``insert_events`` in one ``begin_write`` transaction on a migrated store:
   the ``deliverwatch ingest`` code path in-process (unique index, rollups at three
   granularities, unique-open markers, suppressions, the raw payload kept);
+* ``store.bulk.insert_file`` with one child reader (``readers=1``): the file read, parsed and
+  made into rows in a child process while this one stores them, as the CLI does for files of
+  4 MB or more (CPU time: this process's only);
 * ``python -m deliverwatch ingest --provider NAME FILE`` in a subprocess, wall time including
   interpreter start, imports and opening the (already migrated) store: the headline.
 
@@ -530,14 +533,23 @@ def fresh_store(db: Path) -> str:
     return url
 
 
-def inprocess_run(path: Path, fmt: str, db: Path) -> tuple[float, float, dict[str, int]]:
-    """What ``deliverwatch ingest`` does per file, in this process: (wall, CPU, result)."""
+def inprocess_run(
+    path: Path, fmt: str, db: Path, readers: int = 0
+) -> tuple[float, float, dict[str, int]]:
+    """What ``deliverwatch ingest`` does per file, in this process, reading the file here
+    (``parallel=False``: ``iter_file`` + ``insert_events``) or in a child process
+    (``store.bulk.insert_file``, as the CLI does for big files): (wall, CPU, result)."""
+    from deliverwatch.store.bulk import insert_file
+
     engine = open_store(fresh_store(db))
     provider, source = get_provider(fmt), source_for(fmt)
 
     def ingest() -> dict[str, int]:
-        with begin_write(engine) as conn, path.open("rb") as stream:
-            return insert_events(conn, provider.iter_file(stream, source)).to_dict()
+        with begin_write(engine) as conn:
+            if readers:
+                return insert_file(conn, fmt, source, path, readers=readers).to_dict()
+            with path.open("rb") as stream:
+                return insert_events(conn, provider.iter_file(stream, source)).to_dict()
 
     try:
         return timed(ingest)
@@ -551,16 +563,15 @@ def parts_run(path: Path, fmt: str, db: Path) -> dict[str, tuple[float, float]]:
     storage (an executemany of the finished rows into the events table, unique index and raw
     payload included, and the commit: what no Python change can remove)."""
     # Internals, imported here: the rest of this benchmark runs on older versions too.
-    from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_texts
+    from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_items
     from deliverwatch.store.engine import driver_executemany
-    from deliverwatch.store.events import EVENT_COLUMNS, _EventWriter
-    from deliverwatch.store.rollups import Horizons, read_horizons
+    from deliverwatch.store.events import EVENT_COLUMNS, EventWriter
 
     provider, source = get_provider(fmt), source_for(fmt)
 
     def parse() -> None:
         with path.open("rb") as stream:
-            for _ in iter_json_texts(iter_chunks(stream)):
+            for _ in iter_json_items(iter_chunks(stream)):
                 pass
 
     def build() -> None:
@@ -577,7 +588,7 @@ def parts_run(path: Path, fmt: str, db: Path) -> dict[str, tuple[float, float]]:
     engine = open_store(fresh_store(db))
     try:
         with begin_write(engine) as conn:  # the finished rows, made outside the timing
-            rows = _EventWriter(conn, read_horizons(conn)).prepare(built).rows
+            rows = EventWriter(conn).rows.prepare(built).rows
         for leftover in db.parent.glob(f"{db.name}*"):
             leftover.unlink()
         engine.dispose()
@@ -585,7 +596,7 @@ def parts_run(path: Path, fmt: str, db: Path) -> dict[str, tuple[float, float]]:
 
         def bare() -> None:
             with begin_write(engine) as conn:
-                driver_executemany(conn, _EventWriter(conn, Horizons()).insert, EVENT_COLUMNS, rows)
+                driver_executemany(conn, EventWriter(conn).insert, EVENT_COLUMNS, rows)
 
         out["storage"] = timed(bare)[:2]
         for leftover in db.parent.glob(f"{db.name}*"):
@@ -721,7 +732,7 @@ def main() -> None:
             print(f"  mix: {mix(path, fmt)}")
         # (wall, cpu) per run, per format and path
         runs: dict[str, dict[str, list[tuple[float, float]]]] = {
-            f: {"floor": [], "inproc": [], "cli": []} for f in formats
+            f: {"floor": [], "inproc": [], "bulk": [], "cli": []} for f in formats
         }
         stored: dict[str, Any] = {}
         rss: dict[str, int] = {}
@@ -731,6 +742,9 @@ def main() -> None:
                 runs[fmt]["floor"].append(floor_run(path, fmt, root / f"floor-{fmt}{i}.db"))
                 wall, cpu, stored[fmt] = inprocess_run(path, fmt, root / f"in-{fmt}{i}.db")
                 runs[fmt]["inproc"].append((wall, cpu))
+                wall, cpu, bulk = inprocess_run(path, fmt, root / f"in-{fmt}{i}b.db", True)
+                runs[fmt]["bulk"].append((wall, cpu))
+                assert bulk == stored[fmt], (bulk, stored[fmt])
                 db = root / f"cli-{fmt}{i}.db"
                 fresh_store(db)
                 wall, cpu, peak, outcome = run_cli(path, fmt, db, root)
@@ -738,7 +752,7 @@ def main() -> None:
                 rss[fmt] = max(rss.get(fmt, 0), peak)
                 assert outcome["inserted"] == stored[fmt]["inserted"], (outcome, stored[fmt])
                 for name in ("floor", "in", "cli"):
-                    for leftover in root.glob(f"{name}-{fmt}{i}.db*"):
+                    for leftover in root.glob(f"{name}-{fmt}{i}*.db*"):
                         leftover.unlink()
         parts: dict[str, dict[str, tuple[float, float]]] = {}
         for i in range(args.rounds if args.parts else 0):
@@ -761,6 +775,7 @@ def main() -> None:
             for name, label in (
                 ("floor", "floor (json.loads + bare executemany)"),
                 ("inproc", "iter_file + insert_events, in-process"),
+                ("bulk", "insert_file, reading in a child process"),
                 ("cli", "deliverwatch ingest, subprocess"),
             ):
                 line = f"  {label:38s}"

@@ -129,3 +129,37 @@ def test_item_texts_are_spelled_as_in_the_input(
     found = list(iter_json_texts(chunked(data, size)))
     assert [text for _, _, _, text in found] == texts
     assert [value for _, _, value, _ in found] == values
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(JSON, max_size=3), st.sampled_from(["line", "array", "pretty", "blank"])
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.integers(1, 40),
+    st.booleans(),
+)
+def test_the_line_fast_path_and_the_character_reader_agree(
+    lines: list[tuple[list[Any], str]], size: int, bom: bool
+) -> None:
+    """Whole-line decoding (orjson) and the character-level reader give the same items, with
+    the same indexes and line numbers, however lines, arrays and pretty-printed values mix;
+    the fast path hands over to the reader at the first line that is not a whole value."""
+    parts = []
+    for values, shape in lines:
+        if shape == "blank":
+            parts.append("  ")
+        elif shape == "array":
+            parts.append(json.dumps(values, ensure_ascii=False))
+        elif shape == "pretty":
+            parts.append(json.dumps(values, indent=1))
+        else:
+            parts.extend(json.dumps(value, ensure_ascii=False) for value in values)
+    data = ("\ufeff" if bom else "") + "\n".join(parts) + "\n"
+    fast = list(iter_json_items(chunked(data.encode(), size)))
+    slow = [(i, line, v) for i, line, v, _ in iter_json_texts(chunked(data.encode(), size))]
+    assert fast == slow

@@ -15,8 +15,10 @@ from deliverwatch.events.model import Event
 from deliverwatch.store import begin_write, compact, insert_events
 from deliverwatch.store.engine import sqlite_time
 from deliverwatch.store.events import InsertResult
+from deliverwatch.store.rawblocks import CODEC, read_event, unpack
 from deliverwatch.store.rollups import DAY, HOUR, MINUTE, UNIQUE_CLICK, UNIQUE_OPEN
 from deliverwatch.store.schema import (
+    event_raw_blocks,
     events,
     first_engagements,
     rollup_day,
@@ -138,7 +140,9 @@ def test_events_keep_their_fields_and_timestamps_are_utc(conn: Connection) -> No
     assert occurred == datetime(2025, 3, 10, 12, 30, 15, 123456, tzinfo=UTC)
     assert row["bounce_class"] == "hard"
     assert row["tags"] == ["welcome"]
-    assert row["raw"] == bounced.raw
+    assert row["raw"] is None, "since migration 0009 the payload is in a raw block"
+    stored = read_event(conn, bounced.provider, bounced.event_id)
+    assert stored is not None and stored.raw == bounced.raw
     assert row["sending_domain"] == "shop.test"
     minute_bucket = conn.execute(sa.select(rollup_minute.c.bucket)).scalar_one()
     assert minute_bucket == int(datetime(2025, 3, 10, 12, 30, tzinfo=UTC).timestamp())
@@ -256,20 +260,50 @@ def test_concurrent_ingests_of_the_same_events_count_them_once(engine: Engine) -
         assert count(conn, events) == 600
 
 
-def test_raw_json_text_is_stored_as_given(conn: Connection) -> None:
-    """A producer's raw JSON text (a file item as read) is stored without re-serializing it,
-    on SQLite as it is, on PostgreSQL as jsonb; either way it reads back as the payload."""
+def test_raw_payloads_are_kept_in_one_compressed_block_per_batch(conn: Connection) -> None:
+    """A producer's raw JSON text (a file item as read) goes into the block as it is; a payload
+    without text is serialized. Each event reads back as its own payload, on both dialects."""
     text = '{"b": [1, 2.5, "é"],\n "a": {"n": null}}'
     given = dataclasses.replace(event("delivered", T0), raw=json.loads(text), raw_json=text)
     plain = event("delivered", T0)  # no text: raw is serialized
-    insert_events(conn, [given, plain])
-    rows = {key: raw for key, raw in conn.execute(sa.select(events.c.event_id, events.c.raw))}
-    assert rows == {given.event_id: given.raw, plain.event_id: plain.raw}
-    if conn.dialect.name == "sqlite":
-        stored = conn.exec_driver_sql(
-            "SELECT raw FROM events WHERE event_id = ?", (given.event_id,)
-        ).scalar()
-        assert stored == text
+    bare = dataclasses.replace(event("opened", T0), raw={})  # no payload at all
+    insert_events(conn, [given, plain, bare])
+    for sent in (given, plain):
+        stored = read_event(conn, sent.provider, sent.event_id)
+        assert stored is not None and stored.raw == sent.raw
+        assert stored.to_dict()["event_id"] == sent.event_id
+    stored_bare = read_event(conn, bare.provider, bare.event_id)
+    assert stored_bare is not None and stored_bare.raw is None
+    assert read_event(conn, "sendgrid", "no-such-event") is None
+    blocks = conn.execute(sa.select(event_raw_blocks)).mappings().all()
+    assert [(b["codec"], b["items"]) for b in blocks] == [(CODEC, 2)]
+    assert unpack(CODEC, bytes(blocks[0]["data"]))[0] == json.loads(text)
+    refs = conn.execute(sa.select(events.c.event_id, events.c.raw_block, events.c.raw_index)).all()
+    assert sorted(refs) == sorted(
+        [
+            (given.event_id, blocks[0]["id"], 0),
+            (plain.event_id, blocks[0]["id"], 1),
+            (bare.event_id, blocks[0]["id"], None),
+        ]
+    )
+
+
+def test_a_batch_of_retries_leaves_no_raw_block(conn: Connection) -> None:
+    sent = [event("delivered", T0 + timedelta(seconds=n)) for n in range(3)]
+    insert_events(conn, sent)
+    assert insert_events(conn, sent) == InsertResult(inserted=0, duplicates=3)
+    assert count(conn, event_raw_blocks) == 1
+
+
+def test_compaction_deletes_a_raw_block_with_its_newest_event(conn: Connection) -> None:
+    insert_events(conn, [event("delivered", T0), event("delivered", T0 + timedelta(days=2))])
+    insert_events(conn, [event("delivered", T0 + timedelta(days=40))])
+    result = compact(conn, now=T0 + timedelta(days=40, hours=1), raw_events_days=30)
+    assert result.raw_blocks_deleted == 1 and result.events_deleted == 2
+    remaining = conn.execute(sa.select(events.c.event_id)).scalars().all()
+    assert len(remaining) == 1
+    assert read_event(conn, "sendgrid", remaining[0]) is not None
+    assert count(conn, event_raw_blocks) == 1
 
 
 def test_times_are_stored_as_sqlalchemy_would_store_them(conn: Connection) -> None:

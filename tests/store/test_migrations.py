@@ -26,7 +26,7 @@ def test_upgrade_creates_every_table_on_an_empty_database(blank_engine: Engine) 
     tables = set(sa.inspect(blank_engine).get_table_names())
     assert tables == set(metadata.tables) | {VERSION_TABLE}
     with blank_engine.connect() as conn:
-        assert current_revision(conn) == head_revision() == "0008"
+        assert current_revision(conn) == head_revision() == "0009"
 
 
 def test_upgrade_is_idempotent_and_keeps_data(blank_engine: Engine) -> None:

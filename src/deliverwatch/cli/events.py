@@ -1,4 +1,4 @@
-"""Sending events on the command line: ``ingest``, ``stats``, ``suppressions``."""
+"""Sending events on the command line: ``ingest``, ``stats``, ``event``, ``suppressions``."""
 
 from __future__ import annotations
 
@@ -93,6 +93,7 @@ def ingest(
     Each file is one transaction: all of its events are stored, or none when an item is bad.
     """
     from deliverwatch.store import begin_write, insert_events
+    from deliverwatch.store.bulk import insert_file
 
     config = load(config_path)
     if provider not in PROVIDERS:
@@ -113,8 +114,7 @@ def ingest(
                     )
                     result = insert_events(conn, events)
                 else:
-                    with path.open("rb") as stream:
-                        result = insert_events(conn, chosen.iter_file(stream, settings))
+                    result = insert_file(conn, chosen.name, settings, path)
         except OSError as exc:
             failed = True
             results.append({"file": str(path), "error": exc.strerror or str(exc)})
@@ -209,6 +209,23 @@ def stats_command(
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
     _print_stats(data, domain, window)
+
+
+@app.command("event")
+def event_command(
+    provider: Annotated[str, typer.Argument(help="The ESP the event came from.")],
+    event_id: Annotated[str, typer.Argument(help="The event's id (the ESP's, or the hash).")],
+    config_path: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+) -> None:
+    """One stored event as JSON, with the raw payload the ESP sent (for audit)."""
+    from deliverwatch.store.rawblocks import read_event
+
+    engine = _engine(load(config_path))
+    with engine.connect() as conn:
+        stored = read_event(conn, provider, event_id)
+    if stored is None:
+        raise fail(f"no stored {provider} event with id {event_id!r}")
+    sys.stdout.write(json.dumps(stored.to_dict(), indent=2, default=str) + "\n")
 
 
 def _percent(rate: dict[str, Any]) -> str:

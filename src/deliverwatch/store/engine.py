@@ -19,6 +19,8 @@ takes the write lock up front: a transaction that reads and then writes cannot f
 
 from __future__ import annotations
 
+import fcntl
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,6 +32,8 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.sql.compiler import SQLCompiler
+
+from deliverwatch.events.rows import sqlite_time
 
 #: Milliseconds a SQLite writer waits for the lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -77,8 +81,50 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
         with begin_write(engine) as conn:
             insert_events(conn, events)
     """
-    with engine.connect().execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}) as conn, conn.begin():
+    with (
+        _writer_turn(engine),
+        engine.connect().execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}) as conn,
+        conn.begin(),
+    ):
         yield conn
+
+
+#: How often a SQLite writer waiting for its turn looks again (seconds).
+_TURN_POLL = 0.0005
+
+
+@contextmanager
+def _writer_turn(engine: Engine) -> Iterator[None]:
+    """Writers to one SQLite file take turns through an ``flock`` on ``<file>-writer.lock``.
+
+    SQLite's own wait for its write lock (``busy_timeout``) sleeps 1, 2, 5, 10, … up to 100 ms
+    between tries: two service processes sharing a store (``serve --workers 2``) spent more
+    time asleep than writing, and the latency of every webhook showed it. Here a writer waits
+    at most :data:`_TURN_POLL` past the end of the transaction before it, and gives up after
+    the same ``busy_timeout``, when ``BEGIN IMMEDIATE`` then reports the lock as it would
+    have. Nothing on PostgreSQL (``lock_store_for_writing``) or for in-memory databases.
+    """
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    with open(f"{database}-writer.lock", "a+b") as lock:
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        held = False
+        while True:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break  # BEGIN IMMEDIATE waits its own busy_timeout and says why
+                time.sleep(_TURN_POLL)
+        try:
+            yield
+        finally:
+            if held:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -147,11 +193,14 @@ def upsert_insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqli
     raise ValueError(f"unsupported database {conn.dialect.name!r}")
 
 
-def bind_processor(conn: Connection, column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+def bind_processor(
+    conn: Connection | Dialect, column: sa.Column[Any]
+) -> Callable[[Any], Any] | None:
     """What SQLAlchemy would do to a value of ``column`` before handing it to the driver
     (datetimes to text on SQLite, JSON serialization), for :func:`driver_executemany` rows."""
-    processor: Callable[[Any], Any] | None = column.type.dialect_impl(conn.dialect).bind_processor(
-        conn.dialect
+    dialect = conn.dialect if isinstance(conn, Connection) else conn
+    processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(
+        dialect
     )
     return processor
 
@@ -167,21 +216,17 @@ def json_text_to_driver(conn: Connection) -> Callable[[str], Any] | None:
     return None
 
 
-def time_to_driver(conn: Connection) -> Callable[[datetime], Any]:
+def time_to_driver(conn: Connection | Dialect) -> Callable[[datetime], Any]:
     """A UTC datetime as the driver takes it for a ``DateTime`` column.
 
     On SQLite that is SQLAlchemy's text storage format (``2025-03-10 12:30:15.123456``), made
     here by the C ``isoformat`` at a tenth of the cost of the generic processor; a test checks
     the two agree.
     """
-    if conn.dialect.name == "sqlite":
+    dialect = conn.dialect if isinstance(conn, Connection) else conn
+    if dialect.name == "sqlite":
         return sqlite_time
     return _same
-
-
-def sqlite_time(moment: datetime) -> str:
-    """A UTC datetime in SQLAlchemy's SQLite storage format."""
-    return moment.isoformat(" ", "microseconds")[:26]
 
 
 def from_store_time(moment: datetime) -> datetime:
@@ -199,6 +244,8 @@ def driver_executemany(
     stmt: sa.ClauseElement,
     columns: Sequence[str],
     rows: list[tuple[Any, ...]],
+    *,
+    literals: dict[str, str] | None = None,
 ) -> int:
     """Run ``stmt`` once per row through the driver's own ``executemany``; returns the number of
     rows affected. ``columns`` names the values of each row: the inserted columns of an INSERT,
@@ -212,6 +259,8 @@ def driver_executemany(
     if not rows:
         return 0
     sql, order = _compiled(stmt, conn.dialect, tuple(columns))
+    for token, value in (literals or {}).items():  # values the caller made safe (integers)
+        sql = sql.replace(token, value)
     params: list[tuple[Any, ...]] | list[dict[str, Any]]
     if order is None:  # named parameters (psycopg)
         params = [dict(zip(columns, row, strict=True)) for row in rows]

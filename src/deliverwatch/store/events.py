@@ -13,62 +13,58 @@ Only opens, clicks, hard bounces, complaints and unsubscribes get per-event work
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from deliverwatch.events.model import BounceClass, Event, EventType
+from deliverwatch.events.model import Event
+from deliverwatch.events.rows import BATCH_SIZE, Batch, RowMaker
 from deliverwatch.store.engine import (
     bind_processor,
     bulk_page_cache,
     driver_executemany,
-    json_text_to_driver,
     lock_store_for_writing,
-    sqlite_time,
     time_to_driver,
     upsert_insert,
 )
+from deliverwatch.store.rawblocks import store_block
 from deliverwatch.store.rollups import (
     MINUTE,
     UNIQUE_CLICK,
     UNIQUE_OPEN,
-    Horizons,
     RollupDeltas,
     Series,
     add_to_rollups,
     read_horizons,
     utc_epoch,
 )
-from deliverwatch.store.schema import events, first_engagements
-from deliverwatch.store.suppressions import Suppression, SuppressionReason, record_suppressions
+from deliverwatch.store.schema import event_raw_blocks, events, first_engagements
+from deliverwatch.store.suppressions import Suppression, record_suppressions
 
-#: Events per round of statements: big enough to amortize statement overhead and to collapse
-#: rollup increments, small enough to bound memory on a huge file.
-BATCH_SIZE = 10_000
-_UNIQUE = {EventType.OPENED: UNIQUE_OPEN, EventType.CLICKED: UNIQUE_CLICK}
-_UNIQUE_BY_VALUE = {kind.value: counter for kind, counter in _UNIQUE.items()}
-_NOTABLE = {
-    EventType.OPENED,
-    EventType.CLICKED,
-    EventType.BOUNCED,
-    EventType.COMPLAINED,
-    EventType.UNSUBSCRIBED,
-}
-#: Enum member → plain str for the driver (a dict lookup is cheaper than ``.value``, and
-#: psycopg would dump an Enum by its name).
-_VALUE: dict[EventType | BounceClass, str] = {
-    member: member.value for enum in (EventType, BounceClass) for member in enum
-}
+_UNIQUE_BY_VALUE = {"opened": UNIQUE_OPEN, "clicked": UNIQUE_CLICK}
+_SMALL = 1000  # events in a batch below which the bigger page cache is not set up
+#: Stands for the batch's raw block id in the compiled INSERT (see EventWriter.write).
+_BLOCK_ID_MARK = "-9100000000000000001"
+
+
+@lru_cache(maxsize=4)
+def _insert_with_block(dialect: str) -> sa.Insert:
+    """The events INSERT with ``raw_block`` set to :data:`_BLOCK_ID_MARK`, built once per
+    dialect so its compiled SQL is cached (``driver_executemany``)."""
+    statement = postgresql.insert(events) if dialect == "postgresql" else sqlite.insert(events)
+    return statement.values(raw_block=sa.literal_column(_BLOCK_ID_MARK)).on_conflict_do_nothing(
+        index_elements=["provider", "event_id"]
+    )
+
+
 _KEY_CHUNK = 1000  # ids per IN (...) lookup
-_CACHE_LIMIT = 4096  # entries of the tags and minute caches of one ingest
-
 #: (provider, message key, kind) → (Unix second, sending domain, mailbox provider).
-_MarkerKey = tuple[str, str, str]
-_Markers = dict[_MarkerKey, tuple[int, str, str]]
+_Markers = dict[tuple[str, str, str], tuple[int, str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,157 +91,76 @@ class InsertResult:
 
 
 def insert_events(
-    conn: Connection, new_events: Iterable[Event], *, batch_size: int = BATCH_SIZE
+    conn: Connection,
+    new_events: Iterable[Event],
+    *,
+    batch_size: int = BATCH_SIZE,
+    series_cache: dict[Series, int] | None = None,
 ) -> InsertResult:
     """Store ``new_events`` in the caller's transaction; returns how many were new.
 
     On SQLite open the transaction with ``begin_write(engine)`` (``BEGIN IMMEDIATE``).
+    ``series_cache``: rollup series ids known to exist (committed), filled with those this
+    call finds or creates; only reuse it across transactions that committed.
     """
-    lock_store_for_writing(conn)
-    writer = _EventWriter(conn, read_horizons(conn))
-    total = InsertResult()
-    iterator = iter(new_events)
-    with bulk_page_cache(conn):
-        while (batch := writer.prepare(islice(iterator, batch_size))).size:
-            total += writer.write(batch)
-    return total
+    writer = EventWriter(conn, series_cache)
+    return writer.write_all(writer.rows.batches(new_events, batch_size))
 
 
-@dataclass(slots=True)
-class _Batch:
-    """What one batch of events becomes before it is stored: only flat tuples of strings and
-    numbers. The events themselves are dropped as their rows are made, so a batch does not keep
-    10,000 events and their payloads alive, which the cyclic garbage collector would traverse
-    again and again (that cost more than building the events)."""
+class EventWriter:
+    """The per-connection part of an ingest: stores prepared batches in the caller's
+    transaction (see :func:`insert_events`)."""
 
-    size: int = 0  # events consumed
-    expired: int = 0
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    minutes: list[int] = field(default_factory=list)  # per row: its minute bucket
-    #: Rollup counts, assuming every row is new: series → minute → events.
-    counts: dict[Series, dict[int, int]] = field(default_factory=dict)
-    #: Opens and clicks: (provider, event_id) → (marker key, Unix second, domain, mailbox provider).
-    engagements: dict[tuple[str, str], tuple[_MarkerKey, int, str, str]] = field(
-        default_factory=dict
-    )
-    #: Suppressing events: (provider, event_id) → (recipient, domain, reason, time).
-    suppressing: dict[tuple[str, str], tuple[str, str, SuppressionReason, datetime]] = field(
-        default_factory=dict
-    )
-
-
-class _EventWriter:
-    """The per-connection parts of an ingest: compiled statement and value converters."""
-
-    def __init__(self, conn: Connection, horizons: Horizons) -> None:
+    def __init__(self, conn: Connection, series_cache: dict[Series, int] | None = None) -> None:
+        lock_store_for_writing(conn)
         self.conn = conn
-        self.horizons = horizons
-        self.horizon = (
-            datetime.fromtimestamp(horizons.events_from, UTC)
-            if horizons.events_from is not None
-            else None
+        self.horizons = read_horizons(conn)
+        self.rows = RowMaker(
+            self.horizons.events_from,
+            time_to_driver(conn),
+            bind_processor(conn, events.c.tags) or _same,
         )
+        self.time = self.rows.time
         self.insert = upsert_insert(conn, events).on_conflict_do_nothing(
             index_elements=["provider", "event_id"]
         )
-        self.time = time_to_driver(conn)
-        self.json = bind_processor(conn, events.c.raw) or _same
-        self.json_text = json_text_to_driver(conn)
-        self.tags: dict[tuple[str, ...], Any] = {}  # serialized tags: most events share a few
-        self.series: dict[Series, int] = {}  # rollup series ids met in this transaction
-        self.minute_texts: dict[int, str] = {}  # minute → its SQLite time text prefix
+        self.insert_with_block = _insert_with_block(conn.dialect.name)
+        #: Rollup series ids met in this transaction (or known committed: ``series_cache``).
+        self.series: dict[Series, int] = {} if series_cache is None else series_cache
 
-    def prepare(self, new_events: Iterable[Event]) -> _Batch:
-        """Rows, rollup counts and per-event follow-ups of a batch. The loop is flat on
-        purpose: at 100,000 events a second every attribute lookup and call per event shows."""
-        batch = _Batch()
-        horizon = self.horizon
-        to_driver, json, json_text, tags_json = self.time, self.json, self.json_text, self.tags
-        # SQLite text times, made from a per-minute prefix: isoformat() costs more than the
-        # rest of the row (see sqlite_time for the format).
-        minute_texts = self.minute_texts if to_driver is sqlite_time else None
-        for cache in (tags_json, self.minute_texts):
-            if len(cache) > _CACHE_LIMIT:  # bounded: a file may tag every message differently
-                cache.clear()
-        rows, minutes, counts = batch.rows, batch.minutes, batch.counts
-        engagements, suppressing = batch.engagements, batch.suppressing
-        size = expired = 0
-        # Duplicates within the batch are left to the database: they make it store fewer rows.
-        for event in new_events:
-            size += 1
-            at = event.timestamp
-            if at.tzinfo is not UTC:
-                at = _utc(at)
-            if horizon is not None and at < horizon:
-                expired += 1
-                continue
-            provider, event_id, kind = event.provider, event.event_id, event.type
-            epoch = int(at.timestamp() // 1)
-            minute = epoch - epoch % MINUTE
-            if minute_texts is None:
-                when = to_driver(at)
-            else:
-                if (prefix := minute_texts.get(minute)) is None:
-                    prefix = minute_texts[minute] = sqlite_time(at)[:17]  # "2025-03-10 12:30:"
-                when = f"{prefix}{epoch - minute:02d}.{at.microsecond:06d}"
-            kind_value = _VALUE[kind]
-            bounce_class = event.bounce_class
-            class_value = _VALUE[bounce_class] if bounce_class else None
-            tags = event.tags
-            tags_value = None
-            if tags and (tags_value := tags_json.get(tags)) is None:
-                tags_value = tags_json[tags] = json(list(tags))
-            raw, raw_json = event.raw, event.raw_json
-            if not raw:
-                raw_value = None
-            elif raw_json is None:
-                raw_value = json(raw)
-            else:
-                raw_value = raw_json if json_text is None else json_text(raw_json)
-            sending_domain, mailbox_provider = event.sending_domain, event.mailbox_provider
-            rows.append(
-                (
-                    provider,
-                    event_id,
-                    kind_value,
-                    when,
-                    event.recipient,
-                    event.recipient_domain,
-                    mailbox_provider,
-                    sending_domain,
-                    event.message_id,
-                    class_value,
-                    event.smtp_status,
-                    event.diagnostic,
-                    tags_value,
-                    event.campaign,
-                    event.ip,
-                    raw_value,
-                )
-            )
-            minutes.append(minute)
-            domain = sending_domain or ""
-            series = (domain, mailbox_provider, provider, kind_value, class_value or "")
-            if (counted := counts.get(series)) is None:
-                counted = counts[series] = {}
-            counted[minute] = counted.get(minute, 0) + 1
-            if kind in _NOTABLE:
-                key = (provider, event_id)
-                if kind in _UNIQUE:
-                    if key not in engagements:
-                        marker = (provider, event.message_id or _message_key(event), kind_value)
-                        engagements[key] = (marker, epoch, domain, mailbox_provider)
-                elif (reason := _suppression_reason(event)) and key not in suppressing:
-                    suppressing[key] = (event.recipient, domain, reason, at)
-        batch.size, batch.expired = size, expired
-        return batch
+    def write_all(self, batches: Iterable[Batch]) -> InsertResult:
+        total = InsertResult()
+        iterator = iter(batches)
+        first = next(iterator, None)
+        if first is None:
+            return total
+        if first.size < _SMALL:  # a webhook's group: not worth two PRAGMAs
+            total = self.write(first)
+            for batch in iterator:
+                total += self.write(batch)
+            return total
+        with bulk_page_cache(self.conn):
+            total = self.write(first)
+            for batch in iterator:
+                total += self.write(batch)
+        return total
 
-    def write(self, batch: _Batch) -> InsertResult:
+    def write(self, batch: Batch) -> InsertResult:
         """Store a prepared batch: the events, then for the new ones only the markers,
         suppressions and rollups."""
         rows = batch.rows
         last_id = self.conn.execute(sa.select(sa.func.max(events.c.id))).scalar() or 0
-        stored = driver_executemany(self.conn, self.insert, EVENT_COLUMNS, rows)
+        insert: sa.Insert = self.insert
+        block_id, literals = None, None
+        if batch.raw_block is not None:
+            last_at = datetime.fromtimestamp(batch.last_epoch, UTC)
+            block_id = store_block(self.conn, batch.raw_block, batch.raw_items, last_at)
+            # The block id as a literal (an integer we made) put into SQL compiled once: no
+            # second pass over the rows to add it, no compilation per batch.
+            insert, literals = self.insert_with_block, {_BLOCK_ID_MARK: str(int(block_id))}
+        stored = driver_executemany(self.conn, insert, EVENT_COLUMNS, rows, literals=literals)
+        if not stored and block_id is not None:  # a retried batch: nothing refers to it
+            self.conn.execute(sa.delete(event_raw_blocks).where(event_raw_blocks.c.id == block_id))
         if stored:
             deltas = RollupDeltas()
             engagements, suppressing = batch.engagements, batch.suppressing
@@ -286,7 +201,7 @@ class _EventWriter:
         return InsertResult(stored, batch.size - batch.expired - stored, batch.expired)
 
 
-def _count_new(deltas: RollupDeltas, batch: _Batch, fresh: set[tuple[str, str]]) -> None:
+def _count_new(deltas: RollupDeltas, batch: Batch, fresh: set[tuple[str, str]]) -> None:
     """Count the rows of ``batch`` that were stored (``fresh``), each once: the slow path of
     ``write``, for batches that held events stored before (or twice)."""
     counted: set[tuple[str, str]] = set()
@@ -300,7 +215,8 @@ def _count_new(deltas: RollupDeltas, batch: _Batch, fresh: set[tuple[str, str]])
         deltas.add(series, minute)
 
 
-#: The events columns insert_events fills, in table order (id and received_at are defaults).
+#: The events columns insert_events binds per row, in table order (id and received_at are
+#: defaults, raw_block is the batch's; raw, the payload before migration 0009, stays NULL).
 EVENT_COLUMNS = (
     "provider",
     "event_id",
@@ -317,38 +233,12 @@ EVENT_COLUMNS = (
     "tags",
     "campaign",
     "ip",
-    "raw",
+    "raw_index",
 )
 
 
 def _same(value: Any) -> Any:
     return value
-
-
-def _utc(moment: datetime) -> datetime:
-    if moment.tzinfo is UTC:
-        return moment
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _message_key(event: Event) -> str:
-    """What makes an open or click unique: the message, or without a message id (rare) the
-    recipient on that UTC day."""
-    if event.message_id:
-        return event.message_id
-    return f"rcpt:{event.recipient.strip().lower()}:{_utc(event.timestamp).date().isoformat()}"
-
-
-def _suppression_reason(event: Event) -> SuppressionReason | None:
-    if event.type is EventType.BOUNCED and event.bounce_class is BounceClass.HARD:
-        return "hard_bounce"
-    if event.type is EventType.COMPLAINED:
-        return "complaint"
-    if event.type is EventType.UNSUBSCRIBED:
-        return "unsubscribe"
-    return None
 
 
 # One statement for every lookup: an expanding IN is rendered per execution from a cached

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from deliverwatch.store.engine import driver_executemany, lock_store_for_writing, upsert_insert
 from deliverwatch.store.schema import (
     ROLLUP_TABLES,
+    event_raw_blocks,
     events,
     first_engagements,
     rollup_day,
@@ -205,9 +206,11 @@ class CompactResult:
     minute_rows_deleted: int
     hour_rows_deleted: int
     day_rows_deleted: int
+    raw_blocks_deleted: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return {
+            "raw_blocks_deleted": self.raw_blocks_deleted,
             "events_deleted": self.events_deleted,
             "engagements_deleted": self.engagements_deleted,
             "minute_rows_deleted": self.minute_rows_deleted,
@@ -257,6 +260,10 @@ def compact(
     )
     events_cutoff = datetime.fromtimestamp(events_from, UTC)
     deleted_events = conn.execute(sa.delete(events).where(events.c.occurred_at < events_cutoff))
+    # A block goes with its newest event: every event pointing into it is older than that.
+    deleted_blocks = conn.execute(
+        sa.delete(event_raw_blocks).where(event_raw_blocks.c.last_at < events_cutoff)
+    )
     deleted_markers = conn.execute(
         sa.delete(first_engagements).where(first_engagements.c.first_at < events_cutoff)
     )
@@ -287,6 +294,7 @@ def compact(
         minute_rows_deleted=deleted[rollup_minute.name],
         hour_rows_deleted=deleted[rollup_hour.name],
         day_rows_deleted=deleted[rollup_day.name],
+        raw_blocks_deleted=deleted_blocks.rowcount,
     )
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from deliverwatch.events.model import Event
 from deliverwatch.store.engine import begin_write, lock_store_for_writing
 from deliverwatch.store.events import InsertResult, insert_events
-from deliverwatch.store.rollups import read_horizons
+from deliverwatch.store.rollups import Series, read_horizons
 from deliverwatch.store.schema import events as events_table
 from deliverwatch.store.tokens import record_tokens, tokens_seen
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 #: Stop adding requests to a group past this many events: bounds a transaction's size.
 MAX_GROUP_EVENTS = 50_000
+_SERIES_CACHE_LIMIT = 100_000  # series ids kept between groups
 
 
 @dataclass
@@ -60,6 +61,9 @@ class GroupCommitWriter:
         self.max_group_events = max_group_events
         self.stats = WriterStats()
         self._queue: asyncio.Queue[_Submission | None] = asyncio.Queue()
+        #: Rollup series ids of committed transactions: series are never deleted, so an id
+        #: once committed stays right, and a group skips looking its series up again.
+        self._series: dict[Series, int] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -128,9 +132,10 @@ class GroupCommitWriter:
 
     def _commit_group(self, group: list[_Submission]) -> list[InsertResult | BaseException]:
         """Store ``group`` in one transaction, or each request alone if that fails."""
+        series = dict(self._series) if len(self._series) < _SERIES_CACHE_LIMIT else {}
         try:
             with begin_write(self.engine) as conn:
-                outcomes = _store(conn, group)
+                outcomes = _store(conn, group, series)
         except Exception:
             if len(group) == 1:
                 log.exception("storing %d events failed", len(group[0].events))
@@ -138,6 +143,7 @@ class GroupCommitWriter:
             self.stats.fallbacks += 1
             log.warning("group commit of %d requests failed; retrying one by one", len(group))
             return [outcome for s in group for outcome in self._commit_group([s])]
+        self._series = series  # committed: the ids it learned are real
         self.stats.groups += 1
         for submission, outcome in zip(group, outcomes, strict=True):
             if isinstance(outcome, InsertResult):
@@ -158,7 +164,9 @@ def _stored_error() -> StoreUnavailable:
     return StoreUnavailable("the events could not be stored; retry later")
 
 
-def _store(conn: Connection, group: list[_Submission]) -> list[InsertResult | BaseException]:
+def _store(
+    conn: Connection, group: list[_Submission], series: dict[Series, int]
+) -> list[InsertResult | BaseException]:
     """Store a group's requests in the caller's transaction; per request, what happened.
 
     A request carrying a token that is already recorded (or claimed by an earlier request of
@@ -181,16 +189,18 @@ def _store(conn: Connection, group: list[_Submission]) -> list[InsertResult | Ba
         outcomes.append(InsertResult())
     if not accepted:
         return outcomes
-    results = _insert(conn, accepted)
+    results = _insert(conn, accepted, series)
     stored = iter(results)
     return [next(stored) if isinstance(o, InsertResult) else o for o in outcomes]
 
 
-def _insert(conn: Connection, group: list[_Submission]) -> list[InsertResult]:
+def _insert(
+    conn: Connection, group: list[_Submission], series: dict[Series, int]
+) -> list[InsertResult]:
     events = [event for submission in group for event in submission.events]
     tokens = [token for submission in group for token in submission.tokens]
     last_id = 0 if len(group) == 1 else _largest_id(conn)
-    total = insert_events(conn, events)
+    total = insert_events(conn, events, series_cache=series)
     if tokens:
         record_tokens(conn, tokens)
     if len(group) == 1:

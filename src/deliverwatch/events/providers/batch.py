@@ -31,7 +31,7 @@ from deliverwatch.events.providers.base import (
     WebhookRequest,
 )
 from deliverwatch.events.providers.jsonfields import load_json
-from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_texts
+from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_items
 
 
 class BatchProvider(Provider):
@@ -56,21 +56,8 @@ class BatchProvider(Provider):
 
     def iter_file(self, stream: IO[bytes], source: SourceSettings) -> Iterator[Event]:
         """Items of a file: saved bodies (arrays, JSON lines of arrays) or JSON lines of items."""
-        for index, line, item, text in iter_json_texts(iter_chunks(stream)):
-            events = self.item_events(item, source, f"item {index} (line {line})", None)
-            for event in events:
-                if event.raw is item:  # see with_item_text
-                    event.raw_json = text
-            yield from events
-
-
-def with_item_text(events: list[Event], item: Any, text: str) -> list[Event]:
-    """``events`` whose raw payload is the whole ``item`` keep its ``text`` as read, for the
-    store: the exact payload for audit, and no second serialization."""
-    for event in events:
-        if event.raw is item:
-            event.raw_json = text  # still being built: nobody has seen the event yet
-    return events
+        for index, line, item in iter_json_items(iter_chunks(stream)):
+            yield from self.item_events(item, source, f"item {index} (line {line})", None)
 
 
 def build_event(

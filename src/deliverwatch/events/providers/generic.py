@@ -32,7 +32,7 @@ from deliverwatch.events.providers.base import (
     VerifyContext,
     WebhookRequest,
 )
-from deliverwatch.events.providers.batch import BatchProvider, build_event, with_item_text
+from deliverwatch.events.providers.batch import BatchProvider, build_event
 from deliverwatch.events.providers.credentials import check_authorization
 from deliverwatch.events.providers.jsonfields import Fields
 from deliverwatch.events.providers.jsonstream import (
@@ -40,7 +40,6 @@ from deliverwatch.events.providers.jsonstream import (
     MAX_ITEM,
     iter_chunks,
     iter_json_items,
-    iter_json_texts,
     iter_text,
 )
 
@@ -113,9 +112,8 @@ class Generic(BatchProvider):
                 break
         rest = chain([head], chunks)
         if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
-            for index, line, item, text in iter_json_texts(rest):
-                where = f"item {index} (line {line})"
-                yield from with_item_text(self.item_events(item, source, where, None), item, text)
+            for index, line, item in iter_json_items(rest):
+                yield from self.item_events(item, source, f"item {index} (line {line})", None)
         else:
             yield from self._csv(rest, source)
 

@@ -4,7 +4,7 @@ A saved webhook body is a JSON array (SendGrid, SparkPost, Mailjet "grouped", Ma
 export is often JSON lines (SES through Firehose, Mailgun's events API), and a log of webhook
 bodies is JSON lines of arrays. :func:`iter_json_items` reads all three as one sequence of
 top-level values, yielding each element of a top-level array as its own item, while holding
-at most one item (up to ``max_item`` characters) and one read chunk in memory.
+at most one item or line (up to ``max_item`` characters) and one read chunk in memory.
 
 >>> import io
 >>> data = io.BytesIO(b'[{"a": 1}, {"a": 2}]\\n{"a": 3}')
@@ -18,12 +18,18 @@ import codecs
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import IO, Any
+
+import orjson
 
 from deliverwatch.events.providers.base import PayloadError
 
 CHUNK = 1 << 16
 MAX_ITEM = 8 << 20  # characters; a bigger item is refused, not buffered
+#: Lines up to this many bytes are decoded whole (a webhook body of 500 SendGrid events is
+#: about 250 KB); a longer one is read item by item, so memory does not grow with it.
+FAST_LINE = 1 << 18
 _SPACE = re.compile(r"[ \t\r\n]*")
 _NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
 _DECODER = json.JSONDecoder(parse_constant=lambda name: _refuse(name))
@@ -65,13 +71,13 @@ def _where(index: int, line: int) -> str:
 class _Reader:
     """A sliding text window over the chunks, with line numbers for messages."""
 
-    def __init__(self, chunks: Iterable[bytes], max_item: int) -> None:
+    def __init__(self, chunks: Iterable[bytes], max_item: int, first_line: int = 1) -> None:
         self.texts = iter_text(chunks)
         self.max_item = max_item
         self.buf = ""
         self.pos = 0
         self.eof = False
-        self.line = 1  # the line number at self.counted
+        self.line = first_line  # the line number at self.counted
         self.counted = 0
 
     def line_at(self, pos: int) -> int:
@@ -157,9 +163,68 @@ def iter_json_items(
     """``(index, line, value)`` for every item of the byte chunks (see :func:`iter_chunks`).
 
     :class:`PayloadError` names the item and line of the first bad one.
+
+    Most files are lines of whole JSON values (JSON lines, or a log of webhook bodies, an
+    array per line): those are split on newlines and each line decoded at once by orjson, at
+    about three times the speed of the character-level reader. The first line that is not a
+    whole value by itself (a pretty-printed array, an item across lines, a syntax error, a line
+    longer than :data:`FAST_LINE`) hands the rest of the input, from that line on, to the reader
+    of :func:`iter_json_texts`, which reads anything and reports errors precisely.
     """
-    for index, line, value, _ in iter_json_texts(chunks, max_item=max_item):
-        yield index, line, value
+    source = iter(chunks)
+    pending = b""
+    index, line = 0, 1
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    at_start = True
+    for chunk in source:
+        if at_start:
+            if not (chunk := pending + chunk):
+                continue
+            if len(chunk) < 3 and b"\xef\xbb\xbf".startswith(chunk):
+                pending = chunk  # the first bytes of a BOM, maybe: wait for more
+                continue
+            pending, at_start = b"", False
+            if chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = chunk[3:]
+        buffer = pending + chunk if pending else chunk
+        start = 0
+        while (end := buffer.find(b"\n", start)) != -1:
+            if end - start > FAST_LINE:
+                yield from _read_on([buffer[start:]], source, max_item, index, line)
+                return
+            piece = buffer[start:end]
+            if piece and not piece.isspace():
+                try:
+                    value = loads(piece)
+                except decode_error:
+                    yield from _read_on([buffer[start:]], source, max_item, index, line)
+                    return
+                if type(value) is list:
+                    for item in value:
+                        yield index, line, item
+                        index += 1
+                else:
+                    yield index, line, value
+                    index += 1
+            line += 1
+            start = end + 1
+        pending = buffer[start:]
+        if len(pending) > FAST_LINE:  # a very long line: read it item by item, bounded
+            yield from _read_on([pending], source, max_item, index, line)
+            return
+    if pending and not pending.isspace():
+        yield from _read_on([pending], source, max_item, index, line)
+
+
+def _read_on(
+    head: list[bytes], rest: Iterator[bytes], max_item: int, index: int, line: int
+) -> Iterator[tuple[int, int, Any]]:
+    """The items from here on, by the character-level reader, numbered on from ``index`` and
+    ``line``."""
+    for found, found_line, value, _ in iter_json_texts(
+        chain(head, rest), max_item=max_item, first_index=index, first_line=line
+    ):
+        yield found, found_line, value
 
 
 def _object_at(reader: _Reader) -> tuple[dict[str, Any], str] | None:
@@ -178,12 +243,16 @@ def _object_at(reader: _Reader) -> tuple[dict[str, Any], str] | None:
 
 
 def iter_json_texts(
-    chunks: Iterable[bytes], *, max_item: int = MAX_ITEM
+    chunks: Iterable[bytes],
+    *,
+    max_item: int = MAX_ITEM,
+    first_index: int = 0,
+    first_line: int = 1,
 ) -> Iterator[tuple[int, int, Any, str]]:
     """:func:`iter_json_items` with each item's text as the input spells it (``index, line,
-    value, text``): what a file importer keeps as the raw payload instead of re-serializing."""
-    reader = _Reader(chunks, max_item)
-    index = 0
+    value, text``), read character by character with the C scanner of :mod:`json`."""
+    reader = _Reader(chunks, max_item, first_line)
+    index = first_index
     state = _OUTSIDE
     while True:
         char = reader.buf[reader.pos : reader.pos + 1]

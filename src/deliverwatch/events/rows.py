@@ -1,0 +1,286 @@
+"""Events to rows: the part of storing events that needs no database, no SQLAlchemy and no
+connection, so a child process can do it for a file import (``store.bulk``) and start fast.
+
+Everything here is plain data: a :class:`Batch` holds tuples of strings and numbers as the
+driver takes them, rollup counts and the per-event follow-ups (first opens and clicks,
+suppressions) that ``store.events.EventWriter`` stores once it knows which rows were new.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from json import dumps as json_dumps
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, cast
+
+import orjson
+
+from deliverwatch.events.model import BounceClass, Event, EventType
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection as Pipe
+
+    from deliverwatch.events.providers.base import SourceSettings
+    from deliverwatch.store.suppressions import SuppressionReason
+else:
+    SuppressionReason = Literal["hard_bounce", "complaint", "unsubscribe"]
+
+MINUTE = 60
+#: (sending domain, mailbox provider, provider, event type, bounce class): a rollup series.
+Series = tuple[str, str, str, str, str]
+#: Events per round of statements: big enough to amortize statement overhead and to collapse
+#: rollup increments, small enough to bound memory on a huge file.
+BATCH_SIZE = 10_000
+ENGAGEMENTS = frozenset({EventType.OPENED, EventType.CLICKED})  # counted once per message
+NOTABLE = {
+    EventType.OPENED,
+    EventType.CLICKED,
+    EventType.BOUNCED,
+    EventType.COMPLAINED,
+    EventType.UNSUBSCRIBED,
+}
+#: Enum member → plain str for the driver (a dict lookup is cheaper than ``.value``, and
+#: psycopg would dump an Enum by its name).
+VALUE: dict[EventType | BounceClass, str] = {
+    member: member.value for enum in (EventType, BounceClass) for member in enum
+}
+_CACHE_LIMIT = 4096  # entries of the tags and minute caches of one ingest
+
+#: (provider, message key, kind) → (Unix second, sending domain, mailbox provider).
+MarkerKey = tuple[str, str, str]
+_Markers = dict[MarkerKey, tuple[int, str, str]]
+
+
+def sqlite_time(moment: datetime) -> str:
+    """A UTC datetime in SQLAlchemy's SQLite storage format."""
+    return moment.isoformat(" ", "microseconds")[:26]
+
+
+def encode_part(raw: dict[str, Any], raw_json: str | None) -> bytes:
+    """One payload as raw-block item: its JSON text as received (an ``Event.raw_json``), else
+    serialized. Done per event as rows are made, so a batch holds bytes, not 10,000 dicts
+    for the garbage collector to traverse again and again."""
+    return raw_json.encode() if raw_json is not None else orjson.dumps(raw)
+
+
+def join_parts(parts: list[bytes]) -> bytes:
+    """The JSON array of ``parts``, in order: item *i* is part *i*."""
+    return b"[" + b",".join(parts) + b"]"
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one batch of events becomes before it is stored: only flat tuples of strings and
+    numbers. The events themselves are dropped as their rows are made, so a batch does not keep
+    10,000 events and their payloads alive, which the cyclic garbage collector would traverse
+    again and again (that cost more than building the events)."""
+
+    size: int = 0  # events consumed
+    expired: int = 0
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    minutes: list[int] = field(default_factory=list)  # per row: its minute bucket
+    #: Rollup counts, assuming every row is new: series → minute → events.
+    counts: dict[Series, dict[int, int]] = field(default_factory=dict)
+    #: Opens and clicks: (provider, event_id) → (marker key, Unix second, domain, mailbox provider).
+    engagements: dict[tuple[str, str], tuple[MarkerKey, int, str, str]] = field(
+        default_factory=dict
+    )
+    #: Suppressing events: (provider, event_id) → (recipient, domain, reason, time).
+    suppressing: dict[tuple[str, str], tuple[str, str, SuppressionReason, datetime]] = field(
+        default_factory=dict
+    )
+    #: The rows' raw payloads (``rawblocks.join_parts``), and the newest row's time.
+    raw_block: bytes | None = None
+    raw_items: int = 0
+    last_epoch: int = 0
+
+
+class RowMaker:
+    """Events to batches of rows as the driver takes them: the part of an ingest that needs
+    no connection, so it can run in another process (``store.bulk``)."""
+
+    def __init__(
+        self,
+        events_from: int | None,
+        time: Callable[[datetime], Any] = sqlite_time,
+        json: Callable[[Any], Any] = json_dumps,
+    ) -> None:
+        """``events_from``: the raw-event horizon (Unix seconds; older events are refused);
+        ``time`` and ``json``: what the driver takes for a time and a JSON value (by default
+        SQLite's, as SQLAlchemy makes them: a test checks they agree)."""
+        self.horizon = datetime.fromtimestamp(events_from, UTC) if events_from is not None else None
+        self.time = time
+        self.json = json
+        self.tags: dict[tuple[str, ...], Any] = {}  # serialized tags: most events share a few
+        self.minute_texts: dict[int, str] = {}  # minute → its SQLite time text prefix
+
+    def batches(self, new_events: Iterable[Event], batch_size: int = BATCH_SIZE) -> Iterator[Batch]:
+        iterator = iter(new_events)
+        while (batch := self.prepare(islice(iterator, batch_size))).size:
+            yield batch
+
+    def prepare(self, new_events: Iterable[Event]) -> Batch:
+        """Rows, rollup counts and per-event follow-ups of a batch. The loop is flat on
+        purpose: at 100,000 events a second every attribute lookup and call per event shows."""
+        batch = Batch()
+        horizon = self.horizon
+        to_driver, json, tags_json = self.time, self.json, self.tags
+        # SQLite text times, made from a per-minute prefix: isoformat() costs more than the
+        # rest of the row (see sqlite_time for the format).
+        minute_texts = self.minute_texts if to_driver is sqlite_time else None
+        for cache in (tags_json, self.minute_texts):
+            if len(cache) > _CACHE_LIMIT:  # bounded: a file may tag every message differently
+                cache.clear()
+        rows, minutes, counts = batch.rows, batch.minutes, batch.counts
+        engagements, suppressing = batch.engagements, batch.suppressing
+        parts: list[bytes] = []
+        size = expired = last_epoch = 0
+        # Duplicates within the batch are left to the database: they make it store fewer rows.
+        for event in new_events:
+            size += 1
+            at = event.timestamp
+            if at.tzinfo is not UTC:
+                at = _utc(at)
+            if horizon is not None and at < horizon:
+                expired += 1
+                continue
+            provider, event_id, kind = event.provider, event.event_id, event.type
+            epoch = int(at.timestamp() // 1)
+            if epoch > last_epoch:
+                last_epoch = epoch
+            minute = epoch - epoch % MINUTE
+            if minute_texts is None:
+                when = to_driver(at)
+            else:
+                if (prefix := minute_texts.get(minute)) is None:
+                    prefix = minute_texts[minute] = sqlite_time(at)[:17]  # "2025-03-10 12:30:"
+                when = f"{prefix}{epoch - minute:02d}.{at.microsecond:06d}"
+            kind_value = VALUE[kind]
+            bounce_class = event.bounce_class
+            class_value = VALUE[bounce_class] if bounce_class else None
+            tags = event.tags
+            tags_value = None
+            if tags and (tags_value := tags_json.get(tags)) is None:
+                tags_value = tags_json[tags] = json(list(tags))
+            raw_index = None
+            if event.raw:
+                raw_index = len(parts)
+                parts.append(encode_part(event.raw, event.raw_json))
+            sending_domain, mailbox_provider = event.sending_domain, event.mailbox_provider
+            rows.append(
+                (
+                    provider,
+                    event_id,
+                    kind_value,
+                    when,
+                    event.recipient,
+                    event.recipient_domain,
+                    mailbox_provider,
+                    sending_domain,
+                    event.message_id,
+                    class_value,
+                    event.smtp_status,
+                    event.diagnostic,
+                    tags_value,
+                    event.campaign,
+                    event.ip,
+                    raw_index,
+                )
+            )
+            minutes.append(minute)
+            domain = sending_domain or ""
+            series = (domain, mailbox_provider, provider, kind_value, class_value or "")
+            if (counted := counts.get(series)) is None:
+                counted = counts[series] = {}
+            counted[minute] = counted.get(minute, 0) + 1
+            if kind in NOTABLE:
+                key = (provider, event_id)
+                if kind in ENGAGEMENTS:
+                    if key not in engagements:
+                        marker = (provider, event.message_id or _message_key(event), kind_value)
+                        engagements[key] = (marker, epoch, domain, mailbox_provider)
+                elif (reason := _suppression_reason(event)) and key not in suppressing:
+                    suppressing[key] = (event.recipient, domain, reason, at)
+        batch.size, batch.expired, batch.last_epoch = size, expired, last_epoch
+        if parts:
+            batch.raw_block, batch.raw_items = join_parts(parts), len(parts)
+        return batch
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:
+        return moment
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _message_key(event: Event) -> str:
+    """What makes an open or click unique: the message, or without a message id (rare) the
+    recipient on that UTC day."""
+    if event.message_id:
+        return event.message_id
+    return f"rcpt:{event.recipient.strip().lower()}:{_utc(event.timestamp).date().isoformat()}"
+
+
+def _suppression_reason(event: Event) -> SuppressionReason | None:
+    if event.type is EventType.BOUNCED and event.bounce_class is BounceClass.HARD:
+        return "hard_bounce"
+    if event.type is EventType.COMPLAINED:
+        return "complaint"
+    if event.type is EventType.UNSUBSCRIBED:
+        return "unsubscribe"
+    return None
+
+
+def prepare_in_child(
+    out: Pipe,
+    provider: str,
+    source: SourceSettings,
+    path: str,
+    start: int,
+    end: int,
+    events_from: int | None,
+    batch_size: int,
+) -> None:
+    """A child process of ``store.bulk.insert_file``: read bytes ``start`` to ``end`` of the
+    file, send their batches (SQLite rows), then ``("end", None)``, or the error that
+    stopped it. Here, not in ``store.bulk``, so a child imports neither SQLAlchemy nor the
+    migrations."""
+    from deliverwatch.events.providers import get_provider
+    from deliverwatch.events.providers.base import PayloadError
+
+    try:
+        rows = RowMaker(events_from)
+        with open(path, "rb") as stream:
+            stream.seek(start)
+            part = cast(IO[bytes], _Range(stream, end - start))
+            for batch in rows.batches(get_provider(provider).iter_file(part, source), batch_size):
+                out.send(("batch", batch))
+        out.send(("end", None))
+    except PayloadError as exc:
+        out.send(("payload", exc.reason))
+    except OSError as exc:
+        out.send(("os", f"{path}: {exc.strerror or exc}"))
+    except BaseException:  # reported to the parent, which raises it
+        out.send(("crash", traceback.format_exc()))
+    finally:
+        out.close()
+
+
+class _Range:
+    """The next ``left`` bytes of a binary file, as a file to ``read()``."""
+
+    def __init__(self, stream: BinaryIO, left: int) -> None:
+        self.stream = stream
+        self.left = left
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self.left:
+            size = self.left
+        data = self.stream.read(size)
+        self.left -= len(data)
+        return data

@@ -1,0 +1,99 @@
+"""Raw event payloads, kept for audit as one compressed block per stored batch.
+
+An event row points at its payload with ``(raw_block, raw_index)``: item ``raw_index`` of the
+JSON array that block ``raw_block`` holds. One block per batch instead of a JSON value per
+row: payloads were most of an event row's bytes and half the cost of storing it, and a batch
+of them compresses to about a fifth (events of one ESP repeat the same keys and values).
+Rows stored before migration 0009 keep their payload in ``events.raw``; :func:`read_event`
+reads either.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from deliverwatch.store.engine import from_store_time
+from deliverwatch.store.schema import event_raw_blocks, events
+
+#: The only codec so far: a JSON array, zlib-compressed. Level 1 compresses these payloads
+#: nearly as well as level 6 (measured: 19% against 15% of the size) at half the cost.
+CODEC = "json+zlib"
+LEVEL = 1
+#: A block is refused past this size when read back (a corrupt or hostile row).
+MAX_BLOCK_BYTES = 256 << 20
+
+
+def unpack(codec: str, data: bytes) -> list[Any]:
+    if codec != CODEC:
+        raise ValueError(f"unknown raw block codec {codec!r}")
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(data, MAX_BLOCK_BYTES)
+    if inflater.unconsumed_tail:
+        raise ValueError("raw block larger than MAX_BLOCK_BYTES")
+    items = orjson.loads(text)
+    if not isinstance(items, list):
+        raise ValueError("raw block is not a JSON array")
+    return items
+
+
+def store_block(conn: Connection, array: bytes, items: int, last_at: datetime) -> int:
+    """Compress and insert a block (``array``: :func:`join_parts`); its id. ``last_at``: the
+    newest event's time (retention deletes the block with it)."""
+    data = zlib.compress(array, LEVEL)
+    result = conn.execute(
+        sa.insert(event_raw_blocks).values(codec=CODEC, items=items, last_at=last_at, data=data)
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the store has it, with its raw payload (None if it had none)."""
+
+    row: dict[str, Any]
+    raw: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.row)
+        for key in ("occurred_at", "received_at"):
+            moment = data.get(key)
+            if isinstance(moment, datetime):
+                data[key] = from_store_time(moment).isoformat().replace("+00:00", "Z")
+        data["raw"] = self.raw
+        return data
+
+
+_SHOWN = [column for column in events.c if column.name not in ("raw", "raw_block", "raw_index")]
+
+
+def read_event(conn: Connection, provider: str, event_id: str) -> StoredEvent | None:
+    """One stored event by its idempotency key, with its payload from whichever place holds
+    it."""
+    query = sa.select(*_SHOWN, events.c.raw, events.c.raw_block, events.c.raw_index).where(
+        events.c.provider == provider, events.c.event_id == event_id
+    )
+    found = conn.execute(query).mappings().first()
+    if found is None:
+        return None
+    row = {column.name: found[column.name] for column in _SHOWN}
+    raw = found["raw"]
+    if raw is None and found["raw_block"] is not None and found["raw_index"] is not None:
+        block = conn.execute(
+            sa.select(event_raw_blocks.c.codec, event_raw_blocks.c.data).where(
+                event_raw_blocks.c.id == found["raw_block"]
+            )
+        ).first()
+        if block is not None:
+            items = unpack(block.codec, bytes(block.data))
+            index = int(found["raw_index"])
+            raw = items[index] if 0 <= index < len(items) else None
+    return StoredEvent(row=row, raw=raw)

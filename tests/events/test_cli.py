@@ -1,0 +1,74 @@
+"""``deliverwatch ingest``, ``stats`` and ``event`` end to end, on a SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from deliverwatch.cli import app
+from tests.events.support import fixture_bytes
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "deliverwatch.yaml"
+    path.write_text(f"database_url: sqlite:///{tmp_path / 'dw.db'}\n")
+    return path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_ingest_is_idempotent_and_each_event_keeps_its_raw_payload(
+    config: Path, tmp_path: Path
+) -> None:
+    body = fixture_bytes("sendgrid", "batch.json")
+    path = tmp_path / "batch.json"
+    path.write_bytes(body)
+    items = json.loads(body)
+    args = ("ingest", "--provider", "sendgrid", "--domain", "shop.test", "-c", str(config))
+    code, out = run(*args, "--format", "json", str(path))
+    assert code == 0, out
+    first = json.loads(out)[0]
+    assert first["inserted"] > 0 and first["duplicates"] == 0
+    code, out = run(*args, "--format", "json", str(path))
+    again = json.loads(out)[0]
+    assert (again["inserted"], again["duplicates"]) == (0, first["inserted"])
+
+    tracked = next(item for item in items if item.get("event") == "delivered")
+    code, out = run("event", "sendgrid", tracked["sg_event_id"], "-c", str(config))
+    assert code == 0, out
+    shown = json.loads(out)
+    assert shown["raw"] == tracked, "the payload as the ESP sent it"
+    assert shown["type"] == "delivered" and shown["sending_domain"] == "shop.test"
+    assert shown["occurred_at"].endswith("Z")
+
+    code, out = run("event", "sendgrid", "no-such-id", "-c", str(config))
+    assert code == 2 and "no stored sendgrid event" in out
+
+
+def test_a_bad_file_stores_nothing_and_the_others_go_on(config: Path, tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_bytes(fixture_bytes("sendgrid", "batch.json"))
+    items = json.loads(fixture_bytes("sendgrid", "batch.json"))
+    del items[1]["email"]
+    bad.write_text(json.dumps(items))
+    code, out = run(
+        "ingest", "--provider", "sendgrid", "-c", str(config), "-f", "json", str(bad), str(good)
+    )
+    assert code == 1
+    results = json.loads(out)
+    assert "item 1" in results[0]["error"]
+    assert results[1]["inserted"] > 0
+    code, out = run("stats", "--window", "2000-01-01..", "-c", str(config), "-f", "json")
+    assert code == 0, out
+    counts = json.loads(out)["counts"]
+    assert sum(counts.values()) >= 1
+    stored = results[1]["inserted"]
+    code, out = run("event", "sendgrid", items[0]["sg_event_id"], "-c", str(config))
+    assert code == 0 and stored > 0

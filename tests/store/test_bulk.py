@@ -1,0 +1,157 @@
+"""insert_file: a file read by child processes stores exactly what reading it here stores."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from deliverwatch.events.providers.base import PayloadError, SourceSettings
+from deliverwatch.store import begin_write, open_store
+from deliverwatch.store.bulk import default_readers, insert_file, split_ranges
+from deliverwatch.store.rawblocks import read_event
+from deliverwatch.store.schema import events, first_engagements, rollup_day, suppressions
+from tests.events.support import fixture_bytes
+
+SOURCE = SourceSettings(name="file", provider="sendgrid", sending_domain="shop.test")
+KINDS = ["processed", "delivered", "open", "open", "click", "bounce", "spamreport", "deferred"]
+
+
+def sendgrid_log(path: Path, bodies: int, per_body: int = 20, *, pretty: bool = False) -> int:
+    """A log of SendGrid webhook bodies (an array per line; ``pretty``: one indented array),
+    with opens repeated per message and hard bounces; returns the number of items."""
+    template = json.loads(fixture_bytes("sendgrid", "batch.json"))[0]
+    lines, n = [], 0
+    for _ in range(bodies):
+        items = []
+        for _ in range(per_body):
+            kind = KINDS[n % len(KINDS)]
+            item = dict(template, event=kind, sg_event_id=f"e{n}", timestamp=1718000000 + n)
+            item["email"] = f"user{n % 97}@gmail.com"
+            item["sg_message_id"] = f"m{n // 8}.filter0001"
+            if kind == "bounce":
+                item.update(status="5.1.1", reason="550 5.1.1 user unknown", type="bounce")
+            items.append(item)
+            n += 1
+        lines.append(items)
+    if pretty:
+        path.write_text(json.dumps([i for line in lines for i in line], indent=2))
+    else:
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return n
+
+
+def snapshot(conn: Connection) -> dict[str, object]:
+    """What a store holds, independent of row ids and order."""
+    return {
+        "events": Counter(
+            (event_id, kind, bounce_class, json.dumps(tags))
+            for event_id, kind, bounce_class, tags in conn.execute(
+                sa.select(events.c.event_id, events.c.type, events.c.bounce_class, events.c.tags)
+            )
+        ),
+        "days": Counter(row.count for row in conn.execute(sa.select(rollup_day.c.count))),
+        "firsts": conn.execute(sa.select(sa.func.count()).select_from(first_engagements)).scalar(),
+        "suppressed": sorted(conn.execute(sa.select(suppressions.c.recipient)).scalars()),
+    }
+
+
+def ingest(engine: Engine, path: Path, readers: int) -> tuple[dict[str, int], dict[str, object]]:
+    with begin_write(engine) as conn:
+        result = insert_file(conn, "sendgrid", SOURCE, path, readers=readers, batch_size=150)
+    with engine.connect() as conn:
+        return result.to_dict(), snapshot(conn)
+
+
+@pytest.mark.parametrize("pretty", [False, True])
+def test_one_two_or_no_readers_store_the_same(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, pretty: bool
+) -> None:
+    """Batches of 150 over 1,200 items: several batches per reader, opens of one message in
+    different batches (and readers), duplicates across the halves, a second import."""
+    path = tmp_path / "log.json"
+    count = sendgrid_log(path, 60, pretty=pretty)
+    with path.open("rb") as stream:
+        ranges = split_ranges(stream, path.stat().st_size, 2)
+    assert len(ranges) == (1 if pretty else 2), "a pretty-printed array cannot be split"
+    outcomes = []
+    for readers in (0, 1, 2):
+        store = open_store(f"sqlite:///{tmp_path_factory.mktemp('bulk')}/s.db")
+        outcomes.append(ingest(store, path, readers))
+        again = ingest(store, path, readers)[0]
+        assert again == {"inserted": 0, "duplicates": count, "expired": 0}
+        store.dispose()
+    assert outcomes[0][0] == {"inserted": count, "duplicates": 0, "expired": 0}
+    assert outcomes[1] == outcomes[0]
+    assert outcomes[2] == outcomes[0]
+    assert outcomes[0][1]["suppressed"], "hard bounces and complaints were suppressed"
+
+
+@pytest.mark.parametrize("blank_engine", ["sqlite"], indirect=True)
+def test_raw_payloads_read_back_from_a_child_reader(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "log.json"
+    sendgrid_log(path, 5)
+    ingest(engine, path, 1)
+    with engine.connect() as conn:
+        stored = read_event(conn, "sendgrid", "e5")  # KINDS[5]: a bounce
+    assert stored is not None and stored.raw["sg_event_id"] == "e5"
+    assert stored.row["type"] == "bounced" and stored.row["bounce_class"] == "hard"
+
+
+@pytest.mark.parametrize("blank_engine", ["sqlite"], indirect=True)
+def test_a_bad_item_in_the_second_half_stores_nothing_and_is_named_exactly(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The split run fails in the second reader (whose item and line numbers start at its
+    half); the file is read again by one reader, so the error names the item and line of the
+    whole file, and the transaction stores nothing."""
+    path = tmp_path / "log.json"
+    sendgrid_log(path, 40)
+    lines = path.read_text().splitlines(keepends=True)
+    bad = json.loads(lines[30])
+    del bad[4]["email"]
+    lines[30] = json.dumps(bad) + "\n"
+    path.write_text("".join(lines))
+    with (
+        pytest.raises(PayloadError, match=r"item 604 \(line 31\)"),
+        begin_write(engine) as conn,
+    ):
+        insert_file(conn, "sendgrid", SOURCE, path, readers=2, batch_size=100)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 0
+
+
+@pytest.mark.parametrize("blank_engine", ["sqlite"], indirect=True)
+def test_a_missing_file_is_an_os_error_before_any_child(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError), begin_write(engine) as conn:
+        insert_file(conn, "sendgrid", SOURCE, tmp_path / "nope.json", readers=1)
+
+
+def test_readers_by_store_size_and_cores(engine: Engine, tmp_path: Path) -> None:
+    """Small files and PostgreSQL are read in this process; child readers are SQLite's."""
+    with engine.connect() as conn:
+        assert default_readers(conn, 1000) == 0
+        big = default_readers(conn, 64 << 20)
+        if conn.dialect.name == "postgresql":
+            assert big == 0
+            path = tmp_path / "log.json"
+            sendgrid_log(path, 2)
+            with pytest.raises(ValueError, match="only for SQLite"):
+                insert_file(conn, "sendgrid", SOURCE, path, readers=1)
+        else:
+            assert big in (0, 1, 2)
+
+
+def test_csv_and_short_files_are_not_split(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("type,timestamp,recipient\n" * 50_000)
+    with path.open("rb") as stream:
+        assert split_ranges(stream, path.stat().st_size, 2) == [(0, path.stat().st_size)]
+    short = tmp_path / "one.json"
+    short.write_text('{"a": 1}\n')
+    with short.open("rb") as stream:
+        assert split_ranges(stream, short.stat().st_size, 2) == [(0, short.stat().st_size)]
