@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from deliverwatch.store import begin_write, create_engine
-from deliverwatch.store.engine import SQLITE_BUSY_TIMEOUT_MS, engine_url
+from deliverwatch.store.engine import SQLITE_BUSY_TIMEOUT_MS, _take_turn, engine_url
 
 
 def test_sqlite_connections_are_wal_full_sync_with_busy_timeout_and_foreign_keys(
@@ -103,5 +105,37 @@ def test_fast_sqlite_time_format_equals_sqlalchemys(tmp_path: Path) -> None:
                 datetime(1999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
             ):
                 assert fast(moment) == generic(moment)
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_writers_take_turns_through_a_lock_file(tmp_path: Path) -> None:
+    """A writer waits for the one before it (blocked in flock, woken when it is done), gives
+    up after its timeout, and a writer given up on lets go of the lock when it gets it."""
+    path = str(tmp_path / "store.db-writer.lock")
+    holder = _take_turn(path, 1)
+    assert holder is not None
+    assert _take_turn(path, 0.01) is None, "busy: given up after the timeout"
+    waited: list[int | None] = []
+    waiter = threading.Thread(target=lambda: waited.append(_take_turn(path, 30)))
+    waiter.start()
+    os.close(holder)  # the holder is done: the waiter (and the abandoned helper) go on
+    waiter.join(30)
+    assert waited and waited[0] is not None
+    os.close(waited[0])
+    last = _take_turn(path, 30)  # nobody keeps it: the abandoned helper let go
+    assert last is not None
+    os.close(last)
+
+
+def test_begin_write_takes_the_turn_on_a_sqlite_file(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        with begin_write(engine) as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x)")
+            assert _take_turn(f"{tmp_path / 'store.db'}-writer.lock", 0.01) is None
+        free = _take_turn(f"{tmp_path / 'store.db'}-writer.lock", 0.01)
+        assert free is not None
+        os.close(free)
     finally:
         engine.dispose()

@@ -20,7 +20,8 @@ takes the write lock up front: a transaction that reads and then writes cannot f
 from __future__ import annotations
 
 import fcntl
-import time
+import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -89,42 +90,62 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-#: How often a SQLite writer waiting for its turn looks again (seconds).
-_TURN_POLL = 0.0005
-
-
 @contextmanager
 def _writer_turn(engine: Engine) -> Iterator[None]:
     """Writers to one SQLite file take turns through an ``flock`` on ``<file>-writer.lock``.
 
     SQLite's own wait for its write lock (``busy_timeout``) sleeps 1, 2, 5, 10, … up to 100 ms
     between tries: two service processes sharing a store (``serve --workers 2``) spent more
-    time asleep than writing, and the latency of every webhook showed it. Here a writer waits
-    at most :data:`_TURN_POLL` past the end of the transaction before it, and gives up after
-    the same ``busy_timeout``, when ``BEGIN IMMEDIATE`` then reports the lock as it would
-    have. Nothing on PostgreSQL (``lock_store_for_writing``) or for in-memory databases.
+    time asleep than writing, and every webhook's latency showed it. A writer blocked in
+    ``flock`` wakes as soon as the one before it is done. It gives up after the same
+    ``busy_timeout`` (then ``BEGIN IMMEDIATE`` waits and reports the lock as it would have).
+    Nothing on PostgreSQL (``lock_store_for_writing``) or for in-memory databases.
     """
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:" or database.startswith("file:"):
         yield
         return
-    with open(f"{database}-writer.lock", "a+b") as lock:
-        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-        held = False
-        while True:
-            try:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                held = True
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    break  # BEGIN IMMEDIATE waits its own busy_timeout and says why
-                time.sleep(_TURN_POLL)
-        try:
-            yield
-        finally:
-            if held:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    try:
+        fd = _take_turn(f"{database}-writer.lock", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    except OSError:  # no lock file (a read-only directory): SQLite's own locking only
+        fd = None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def _take_turn(path: str, timeout: float) -> int | None:
+    """A descriptor holding an exclusive ``flock`` on ``path``; None after ``timeout``."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        pass
+    # A blocking flock has no timeout: a helper thread blocks in it (without the GIL) while
+    # this one waits for it, at most ``timeout``. Given up on, the helper lets go of the lock
+    # (closing its descriptor) as soon as it gets it.
+    got, guard = threading.Event(), threading.Lock()
+    abandoned = False
+
+    def wait() -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with guard:
+            if abandoned:
+                os.close(fd)
+            else:
+                got.set()
+
+    threading.Thread(target=wait, name="sqlite-writer-turn", daemon=True).start()
+    if got.wait(timeout):
+        return fd
+    with guard:
+        if got.is_set():
+            return fd
+        abandoned = True
+    return None
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
