@@ -9,6 +9,7 @@ suppressions) that ``store.events.EventWriter`` stores once it knows which rows 
 from __future__ import annotations
 
 import traceback
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,6 +72,16 @@ def join_parts(parts: list[bytes]) -> bytes:
     return b"[" + b",".join(parts) + b"]"
 
 
+#: zlib level 1 compresses these payloads nearly as well as level 6 (measured: 19% against
+#: 15% of the size) at half the cost.
+BLOCK_LEVEL = 1
+
+
+def compress_block(array: bytes) -> bytes:
+    """A raw block as stored (codec ``json+zlib``, see ``store.rawblocks``)."""
+    return zlib.compress(array, BLOCK_LEVEL)
+
+
 @dataclass(slots=True)
 class Batch:
     """What one batch of events becomes before it is stored: only flat tuples of strings and
@@ -94,6 +105,7 @@ class Batch:
     )
     #: The rows' raw payloads (``rawblocks.join_parts``), and the newest row's time.
     raw_block: bytes | None = None
+    raw_compressed: bool = False  # raw_block is compress_block()'s already
     raw_items: int = 0
     last_epoch: int = 0
 
@@ -107,15 +119,20 @@ class RowMaker:
         events_from: int | None,
         time: Callable[[datetime], Any] = sqlite_time,
         json: Callable[[Any], Any] = json_dumps,
+        *,
+        compress: bool = False,
     ) -> None:
         """``events_from``: the raw-event horizon (Unix seconds; older events are refused);
         ``time`` and ``json``: what the driver takes for a time and a JSON value (by default
-        SQLite's, as SQLAlchemy makes them: a test checks they agree)."""
+        SQLite's, as SQLAlchemy makes them: a test checks they agree). ``compress``: compress
+        the raw block here rather than in the writer (whichever side has time to spare)."""
+        self.compress = compress
         self.horizon = datetime.fromtimestamp(events_from, UTC) if events_from is not None else None
         self.time = time
         self.json = json
         self.tags: dict[tuple[str, ...], Any] = {}  # serialized tags: most events share a few
         self.minute_texts: dict[int, str] = {}  # minute → its SQLite time text prefix
+        self.second_texts: dict[int, str] = {}  # whole second → its SQLite time text
 
     def batches(self, new_events: Iterable[Event], batch_size: int = BATCH_SIZE) -> Iterator[Batch]:
         iterator = iter(new_events)
@@ -131,7 +148,8 @@ class RowMaker:
         # SQLite text times, made from a per-minute prefix: isoformat() costs more than the
         # rest of the row (see sqlite_time for the format).
         minute_texts = self.minute_texts if to_driver is sqlite_time else None
-        for cache in (tags_json, self.minute_texts):
+        second_texts = self.second_texts
+        for cache in (tags_json, self.minute_texts, second_texts):
             if len(cache) > _CACHE_LIMIT:  # bounded: a file may tag every message differently
                 cache.clear()
         rows, minutes, counts = batch.rows, batch.minutes, batch.counts
@@ -154,10 +172,14 @@ class RowMaker:
             minute = epoch - epoch % MINUTE
             if minute_texts is None:
                 when = to_driver(at)
+            elif not at.microsecond and (when := second_texts.get(epoch)) is not None:
+                pass  # most ESPs send whole seconds: many events share each one
             else:
                 if (prefix := minute_texts.get(minute)) is None:
                     prefix = minute_texts[minute] = sqlite_time(at)[:17]  # "2025-03-10 12:30:"
                 when = f"{prefix}{epoch - minute:02d}.{at.microsecond:06d}"
+                if not at.microsecond:
+                    second_texts[epoch] = when
             kind_value = VALUE[kind]
             bounce_class = event.bounce_class
             class_value = VALUE[bounce_class] if bounce_class else None
@@ -206,7 +228,10 @@ class RowMaker:
                     suppressing[key] = (event.recipient, domain, reason, at)
         batch.size, batch.expired, batch.last_epoch = size, expired, last_epoch
         if parts:
-            batch.raw_block, batch.raw_items = join_parts(parts), len(parts)
+            block = join_parts(parts)
+            if self.compress:
+                block, batch.raw_compressed = compress_block(block), True
+            batch.raw_block, batch.raw_items = block, len(parts)
         return batch
 
 

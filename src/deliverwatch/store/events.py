@@ -12,7 +12,7 @@ Only opens, clicks, hard bounces, complaints and unsubscribes get per-event work
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from deliverwatch.events.model import Event
 from deliverwatch.events.rows import BATCH_SIZE, Batch, RowMaker
@@ -37,6 +37,7 @@ from deliverwatch.store.rollups import (
     MINUTE,
     UNIQUE_CLICK,
     UNIQUE_OPEN,
+    Horizons,
     RollupDeltas,
     Series,
     add_to_rollups,
@@ -96,15 +97,41 @@ def insert_events(
     *,
     batch_size: int = BATCH_SIZE,
     series_cache: dict[Series, int] | None = None,
+    prepared: Prepared | None = None,
 ) -> InsertResult:
     """Store ``new_events`` in the caller's transaction; returns how many were new.
 
     On SQLite open the transaction with ``begin_write(engine)`` (``BEGIN IMMEDIATE``).
     ``series_cache``: rollup series ids known to exist (committed), filled with those this
-    call finds or creates; only reuse it across transactions that committed.
+    call finds or creates; only reuse it across transactions that committed. ``prepared``:
+    the rows of exactly ``new_events``, made before the transaction (:func:`prepare_rows`);
+    used if the retention horizon is still the one they were made with.
     """
     writer = EventWriter(conn, series_cache)
+    if prepared is not None:
+        fresh = prepared.horizons == writer.horizons
+        prepared.horizons = writer.horizons
+        if fresh:
+            return writer.write_all(prepared.batches)
     return writer.write_all(writer.rows.batches(new_events, batch_size))
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Rows made before the write transaction: the CPU part of storing events, done while
+    another writer holds the store (see ``store.writer``). ``horizons``: those they were made
+    with; after ``insert_events``, those of the store."""
+
+    horizons: Horizons
+    batches: list[Batch]
+
+
+def prepare_rows(
+    dialect: Dialect, horizons: Horizons, new_events: Iterable[Event], batch_size: int = BATCH_SIZE
+) -> Prepared:
+    tags = bind_processor(dialect, events.c.tags) or _same
+    rows = RowMaker(horizons.events_from, time_to_driver(dialect), tags, compress=True)
+    return Prepared(horizons, list(rows.batches(new_events, batch_size)))
 
 
 class EventWriter:
@@ -154,7 +181,13 @@ class EventWriter:
         block_id, literals = None, None
         if batch.raw_block is not None:
             last_at = datetime.fromtimestamp(batch.last_epoch, UTC)
-            block_id = store_block(self.conn, batch.raw_block, batch.raw_items, last_at)
+            block_id = store_block(
+                self.conn,
+                batch.raw_block,
+                batch.raw_items,
+                last_at,
+                compressed=batch.raw_compressed,
+            )
             # The block id as a literal (an integer we made) put into SQL compiled once: no
             # second pass over the rows to add it, no compilation per batch.
             insert, literals = self.insert_with_block, {_BLOCK_ID_MARK: str(int(block_id))}
@@ -241,18 +274,25 @@ def _same(value: Any) -> Any:
     return value
 
 
-# One statement for every lookup: an expanding IN is rendered per execution from a cached
-# compilation, where ``in_(list)`` would build a bound parameter object per key.
-_EXISTING_MARKERS = sa.select(
-    first_engagements.c.message_key,
-    first_engagements.c.first_at,
-    first_engagements.c.sending_domain,
-    first_engagements.c.mailbox_provider,
-).where(
-    first_engagements.c.provider == sa.bindparam("p"),
-    first_engagements.c.kind == sa.bindparam("k"),
-    first_engagements.c.message_key.in_(sa.bindparam("keys", expanding=True)),
-)
+def _existing_markers(
+    conn: Connection, provider: str, kind: str, keys: list[str]
+) -> Iterator[tuple[str, datetime, str, str]]:
+    """The markers of ``keys`` stored already. Plain driver SQL: SQLAlchemy renders an
+    expanding IN of a thousand keys in Python, per execution, at more cost than the query."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    # Only placeholders are formatted in; the keys are bound.
+    placeholders = ", ".join([mark] * len(keys))
+    sql = (
+        "SELECT message_key, first_at, sending_domain, mailbox_provider"  # noqa: S608
+        f" FROM first_engagements WHERE provider = {mark} AND kind = {mark}"
+        f" AND message_key IN ({placeholders})"
+    )
+    for message_key, first_at, domain, mailbox_provider in conn.exec_driver_sql(
+        sql, (provider, kind, *keys)
+    ):
+        if not isinstance(first_at, datetime):  # SQLite: SQLAlchemy's text format
+            first_at = datetime.fromisoformat(first_at)
+        yield message_key, first_at, domain, mailbox_provider
 
 
 def _count_first_engagements(conn: Connection, markers: _Markers, deltas: RollupDeltas) -> None:
@@ -272,9 +312,9 @@ def _count_first_engagements(conn: Connection, markers: _Markers, deltas: Rollup
         groups.setdefault((provider, kind), []).append(message_key)
     for (provider, kind), message_keys in groups.items():
         for start in range(0, len(message_keys), _KEY_CHUNK):
-            params = {"p": provider, "k": kind, "keys": message_keys[start : start + _KEY_CHUNK]}
-            for message_key, first_at, domain, mailbox_provider in conn.execute(
-                _EXISTING_MARKERS, params
+            chunk = message_keys[start : start + _KEY_CHUNK]
+            for message_key, first_at, domain, mailbox_provider in _existing_markers(
+                conn, provider, kind, chunk
             ):
                 existing[(provider, message_key, kind)] = (first_at, domain, mailbox_provider)
     created = []

@@ -14,14 +14,20 @@ Recipients are compared lower-cased.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from deliverwatch.store.engine import from_store_time, upsert_insert
+from deliverwatch.store.engine import (
+    driver_executemany,
+    from_store_time,
+    time_to_driver,
+)
 from deliverwatch.store.schema import suppressions
 
 SuppressionReason = Literal["hard_bounce", "complaint", "unsubscribe", "manual"]
@@ -54,53 +60,66 @@ class Suppression:
 
 def record_suppressions(conn: Connection, entries: Iterable[Suppression]) -> None:
     """Upsert ``entries``: new keys are added, known ones get their times widened and their
-    event count added to."""
-    merged: dict[tuple[str, str, str], Suppression] = {}
+    event count added to (the provider and event are those of the earliest).
+
+    Rows go to the driver as tuples through one compiled statement: a batch of webhook events
+    can hold thousands of hard bounces (a bad list), and SQLAlchemy's own executemany cost
+    more per row than the upsert."""
+    # key → [provider, event_id, first_at, last_at, events]
+    merged: dict[tuple[str, str, str], list[Any]] = {}
     for entry in entries:
-        entry = replace(
-            entry,
-            recipient=_recipient(entry.recipient),
-            sending_domain=_domain(entry.sending_domain),
-        )
-        key = (entry.recipient, entry.sending_domain, entry.reason)
-        if (seen := merged.get(key)) is not None:
-            first = seen if seen.first_at <= entry.first_at else entry
-            entry = replace(
-                first,
-                last_at=max(seen.last_at, entry.last_at),
-                events=seen.events + entry.events,
-            )
-        merged[key] = entry
+        key = (_recipient(entry.recipient), _domain(entry.sending_domain), entry.reason)
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = [entry.provider, entry.event_id, entry.first_at, entry.last_at, 0]
+            seen = merged[key]
+        elif entry.first_at < seen[2]:
+            seen[0], seen[1], seen[2] = entry.provider, entry.event_id, entry.first_at
+        if entry.last_at > seen[3]:
+            seen[3] = entry.last_at
+        seen[4] += entry.events
     if not merged:
         return
+    time = time_to_driver(conn)
     rows = [
-        {
-            "recipient": s.recipient,
-            "sending_domain": s.sending_domain,
-            "reason": s.reason,
-            "provider": s.provider,
-            "event_id": s.event_id,
-            "first_at": s.first_at,
-            "last_at": s.last_at,
-            "events": s.events,
-        }
-        for _, s in sorted(merged.items())
+        (recipient, domain, reason, provider, event_id, time(first), time(last), count)
+        for (recipient, domain, reason), (provider, event_id, first, last, count) in sorted(
+            merged.items()
+        )
     ]
+    driver_executemany(conn, _upsert(conn.dialect.name), _COLUMNS, rows)
+
+
+_COLUMNS = (
+    "recipient",
+    "sending_domain",
+    "reason",
+    "provider",
+    "event_id",
+    "first_at",
+    "last_at",
+    "events",
+)
+
+
+@lru_cache(maxsize=4)
+def _upsert(dialect: str) -> sa.Insert:
+    """The upsert of :func:`record_suppressions`, built once per dialect (its compiled SQL
+    is cached by ``driver_executemany``)."""
     t = suppressions
-    stmt = upsert_insert(conn, t)
+    stmt = postgresql.insert(t) if dialect == "postgresql" else sqlite.insert(t)
     new = stmt.excluded
-    earlier = sa.case((new.first_at < t.c.first_at, new.first_at), else_=t.c.first_at)
-    stmt = stmt.on_conflict_do_update(
+    earlier = new.first_at < t.c.first_at
+    return stmt.on_conflict_do_update(
         index_elements=["recipient", "sending_domain", "reason"],
         set_={
-            "first_at": earlier,
+            "first_at": sa.case((earlier, new.first_at), else_=t.c.first_at),
             "last_at": sa.case((new.last_at > t.c.last_at, new.last_at), else_=t.c.last_at),
             "events": t.c.events + new.events,
-            "provider": sa.case((new.first_at < t.c.first_at, new.provider), else_=t.c.provider),
-            "event_id": sa.case((new.first_at < t.c.first_at, new.event_id), else_=t.c.event_id),
+            "provider": sa.case((earlier, new.provider), else_=t.c.provider),
+            "event_id": sa.case((earlier, new.event_id), else_=t.c.event_id),
         },
     )
-    conn.execute(stmt, rows)
 
 
 def add_suppression(

@@ -28,8 +28,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from deliverwatch.events.model import Event
 from deliverwatch.store.engine import begin_write, lock_store_for_writing
-from deliverwatch.store.events import InsertResult, insert_events
-from deliverwatch.store.rollups import Series, read_horizons
+from deliverwatch.store.events import InsertResult, Prepared, insert_events, prepare_rows
+from deliverwatch.store.rollups import Horizons, Series, read_horizons
 from deliverwatch.store.schema import events as events_table
 from deliverwatch.store.tokens import record_tokens, tokens_seen
 
@@ -64,6 +64,8 @@ class GroupCommitWriter:
         #: Rollup series ids of committed transactions: series are never deleted, so an id
         #: once committed stays right, and a group skips looking its series up again.
         self._series: dict[Series, int] = {}
+        #: The retention horizons the last group found, to make the next group's rows with.
+        self._horizons = Horizons()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -133,9 +135,16 @@ class GroupCommitWriter:
     def _commit_group(self, group: list[_Submission]) -> list[InsertResult | BaseException]:
         """Store ``group`` in one transaction, or each request alone if that fails."""
         series = dict(self._series) if len(self._series) < _SERIES_CACHE_LIMIT else {}
+        # The rows are made before taking the store: only the SQL runs while other writers
+        # (another service process, an import) wait.
+        events = [event for submission in group for event in submission.events]
+        try:
+            prepared = prepare_rows(self.engine.dialect, self._horizons, events)
+        except Exception:  # a payload that cannot be stored: found again, per request, below
+            prepared = None
         try:
             with begin_write(self.engine) as conn:
-                outcomes = _store(conn, group, series)
+                outcomes = _store(conn, group, series, prepared)
         except Exception:
             if len(group) == 1:
                 log.exception("storing %d events failed", len(group[0].events))
@@ -144,6 +153,8 @@ class GroupCommitWriter:
             log.warning("group commit of %d requests failed; retrying one by one", len(group))
             return [outcome for s in group for outcome in self._commit_group([s])]
         self._series = series  # committed: the ids it learned are real
+        if prepared is not None:
+            self._horizons = prepared.horizons  # as the store had them
         self.stats.groups += 1
         for submission, outcome in zip(group, outcomes, strict=True):
             if isinstance(outcome, InsertResult):
@@ -165,7 +176,10 @@ def _stored_error() -> StoreUnavailable:
 
 
 def _store(
-    conn: Connection, group: list[_Submission], series: dict[Series, int]
+    conn: Connection,
+    group: list[_Submission],
+    series: dict[Series, int],
+    prepared: Prepared | None = None,
 ) -> list[InsertResult | BaseException]:
     """Store a group's requests in the caller's transaction; per request, what happened.
 
@@ -189,18 +203,22 @@ def _store(
         outcomes.append(InsertResult())
     if not accepted:
         return outcomes
-    results = _insert(conn, accepted, series)
+    # Rows made for the whole group serve only if nothing was refused.
+    results = _insert(conn, accepted, series, prepared if len(accepted) == len(group) else None)
     stored = iter(results)
     return [next(stored) if isinstance(o, InsertResult) else o for o in outcomes]
 
 
 def _insert(
-    conn: Connection, group: list[_Submission], series: dict[Series, int]
+    conn: Connection,
+    group: list[_Submission],
+    series: dict[Series, int],
+    prepared: Prepared | None,
 ) -> list[InsertResult]:
     events = [event for submission in group for event in submission.events]
     tokens = [token for submission in group for token in submission.tokens]
     last_id = 0 if len(group) == 1 else _largest_id(conn)
-    total = insert_events(conn, events, series_cache=series)
+    total = insert_events(conn, events, series_cache=series, prepared=prepared)
     if tokens:
         record_tokens(conn, tokens)
     if len(group) == 1:
