@@ -62,8 +62,8 @@ class Event:
     campaign: str | None = None
     ip: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
-    #: ``raw`` as JSON text when the producer has it (the item's text as read from a file, or
-    #: the canonical form hashed for the id): the store keeps it instead of serializing again.
+    #: ``raw`` as JSON text when the producer has it already (the canonical form hashed for an
+    #: id): the store's raw block takes it instead of serializing ``raw`` again.
     raw_json: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
