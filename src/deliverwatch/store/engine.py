@@ -201,17 +201,19 @@ def bulk_page_cache(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA cache_size={int(previous or 0)}")
 
 
-def upsert_insert(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    """The dialect's ``INSERT`` construct, which has ``on_conflict_do_nothing/do_update``.
+def upsert_insert(conn: Connection | str, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's ``INSERT`` construct, which has ``on_conflict_do_nothing/do_update``;
+    ``conn`` may be the dialect's name (for statements built once per dialect).
 
     SQLite (3.24+) and PostgreSQL spell ``INSERT … ON CONFLICT`` the same way; SQLAlchemy
     exposes it per dialect, so the one statement is built with the right class.
     """
-    if conn.dialect.name == "postgresql":
+    name = conn if isinstance(conn, str) else conn.dialect.name
+    if name == "postgresql":
         return postgresql.insert(table)
-    if conn.dialect.name == "sqlite":
+    if name == "sqlite":
         return sqlite.insert(table)
-    raise ValueError(f"unsupported database {conn.dialect.name!r}")
+    raise ValueError(f"unsupported database {name!r}")
 
 
 def bind_processor(

@@ -19,7 +19,6 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
 from deliverwatch.events.model import Event
@@ -57,10 +56,8 @@ _BLOCK_ID_MARK = "-9100000000000000001"
 def _insert_with_block(dialect: str) -> sa.Insert:
     """The events INSERT with ``raw_block`` set to :data:`_BLOCK_ID_MARK`, built once per
     dialect so its compiled SQL is cached (``driver_executemany``)."""
-    statement = postgresql.insert(events) if dialect == "postgresql" else sqlite.insert(events)
-    return statement.values(raw_block=sa.literal_column(_BLOCK_ID_MARK)).on_conflict_do_nothing(
-        index_elements=["provider", "event_id"]
-    )
+    statement = upsert_insert(dialect, events).values(raw_block=sa.literal_column(_BLOCK_ID_MARK))
+    return statement.on_conflict_do_nothing(index_elements=["provider", "event_id"])
 
 
 _KEY_CHUNK = 1000  # ids per IN (...) lookup

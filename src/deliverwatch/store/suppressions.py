@@ -20,13 +20,13 @@ from functools import lru_cache
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from deliverwatch.store.engine import (
     driver_executemany,
     from_store_time,
     time_to_driver,
+    upsert_insert,
 )
 from deliverwatch.store.schema import suppressions
 
@@ -107,7 +107,7 @@ def _upsert(dialect: str) -> sa.Insert:
     """The upsert of :func:`record_suppressions`, built once per dialect (its compiled SQL
     is cached by ``driver_executemany``)."""
     t = suppressions
-    stmt = postgresql.insert(t) if dialect == "postgresql" else sqlite.insert(t)
+    stmt = upsert_insert(dialect, t)
     new = stmt.excluded
     earlier = new.first_at < t.c.first_at
     return stmt.on_conflict_do_update(
