@@ -8,23 +8,19 @@ suppressions) that ``store.events.EventWriter`` stores once it knows which rows 
 
 from __future__ import annotations
 
-import traceback
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from json import dumps as json_dumps
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
 from deliverwatch.events.model import BounceClass, Event, EventType
 
 if TYPE_CHECKING:
-    from multiprocessing.connection import Connection as Pipe
-
-    from deliverwatch.events.providers.base import SourceSettings
     from deliverwatch.store.suppressions import SuppressionReason
 else:
     SuppressionReason = Literal["hard_bounce", "complaint", "unsubscribe"]
@@ -52,7 +48,6 @@ _CACHE_LIMIT = 4096  # entries of the tags and minute caches of one ingest
 
 #: (provider, message key, kind) → (Unix second, sending domain, mailbox provider).
 MarkerKey = tuple[str, str, str]
-_Markers = dict[MarkerKey, tuple[int, str, str]]
 
 
 def sqlite_time(moment: datetime) -> str:
@@ -259,53 +254,3 @@ def _suppression_reason(event: Event) -> SuppressionReason | None:
     if event.type is EventType.UNSUBSCRIBED:
         return "unsubscribe"
     return None
-
-
-def prepare_in_child(
-    out: Pipe,
-    provider: str,
-    source: SourceSettings,
-    path: str,
-    start: int,
-    end: int,
-    events_from: int | None,
-    batch_size: int,
-) -> None:
-    """A child process of ``store.bulk.insert_file``: read bytes ``start`` to ``end`` of the
-    file, send their batches (SQLite rows), then ``("end", None)``, or the error that
-    stopped it. Here, not in ``store.bulk``, so a child imports neither SQLAlchemy nor the
-    migrations."""
-    from deliverwatch.events.providers import get_provider
-    from deliverwatch.events.providers.base import PayloadError
-
-    try:
-        rows = RowMaker(events_from)
-        with open(path, "rb") as stream:
-            stream.seek(start)
-            part = cast(IO[bytes], _Range(stream, end - start))
-            for batch in rows.batches(get_provider(provider).iter_file(part, source), batch_size):
-                out.send(("batch", batch))
-        out.send(("end", None))
-    except PayloadError as exc:
-        out.send(("payload", exc.reason))
-    except OSError as exc:
-        out.send(("os", f"{path}: {exc.strerror or exc}"))
-    except BaseException:  # reported to the parent, which raises it
-        out.send(("crash", traceback.format_exc()))
-    finally:
-        out.close()
-
-
-class _Range:
-    """The next ``left`` bytes of a binary file, as a file to ``read()``."""
-
-    def __init__(self, stream: BinaryIO, left: int) -> None:
-        self.stream = stream
-        self.left = left
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0 or size > self.left:
-            size = self.left
-        data = self.stream.read(size)
-        self.left -= len(data)
-        return data

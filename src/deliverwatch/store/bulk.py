@@ -37,7 +37,8 @@ from sqlalchemy.engine import Connection
 from deliverwatch.events.providers import get_provider
 from deliverwatch.events.providers.base import PayloadError, SourceSettings
 from deliverwatch.events.providers.jsonstream import FAST_LINE
-from deliverwatch.events.rows import BATCH_SIZE, Batch, prepare_in_child, sqlite_time
+from deliverwatch.events.reader import prepare_in_child
+from deliverwatch.events.rows import BATCH_SIZE, Batch, sqlite_time
 from deliverwatch.store.events import EventWriter, InsertResult
 
 #: Smaller files are read in this process: a child would cost more than it saves.

@@ -26,6 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from deliverwatch.events.rows import MINUTE as MINUTE  # one definition, re-exported
+from deliverwatch.events.rows import Series as Series
 from deliverwatch.store.engine import driver_executemany, lock_store_for_writing, upsert_insert
 from deliverwatch.store.schema import (
     ROLLUP_TABLES,
@@ -39,7 +41,6 @@ from deliverwatch.store.schema import (
     store_meta,
 )
 
-MINUTE = 60
 HOUR = 3600
 DAY = 86400
 STEPS = {rollup_minute.name: MINUTE, rollup_hour.name: HOUR, rollup_day.name: DAY}
@@ -49,7 +50,6 @@ UNIQUE_CLICK = "unique_click"
 
 #: The dimensions of a series, in ``rollup_series`` column order.
 SERIES_COLUMNS = ("sending_domain", "mailbox_provider", "provider", "event_type", "bounce_class")
-Series = tuple[str, str, str, str, str]
 
 # store_meta keys: the earliest instant each kind of data is complete from (Unix seconds).
 EVENTS_FROM = "events_from"
