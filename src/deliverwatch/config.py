@@ -31,8 +31,6 @@ from pydantic import (
     model_validator,
 )
 
-from deliverwatch.dns import Nameserver
-
 if TYPE_CHECKING:
     from deliverwatch.events.providers.base import SourceSettings
 
@@ -113,6 +111,8 @@ class DnsSettings(_Model):
     @field_validator("nameservers")
     @classmethod
     def _valid(cls, value: list[str]) -> list[str]:
+        from deliverwatch.dns import Nameserver  # dnspython: not for commands without DNS
+
         for server in value:
             try:
                 Nameserver.parse(server)

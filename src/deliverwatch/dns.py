@@ -42,6 +42,7 @@ import dns.reversename
 from deliverwatch.dnstransport import Reply, Server
 from deliverwatch.dnswire import EDNS_PAYLOAD as EDNS_PAYLOAD
 from deliverwatch.dnswire import Answers, question_wire
+from deliverwatch.domainname import normalize_name as normalize_name
 
 Status = Literal["ok", "nxdomain", "nodata", "timeout", "servfail", "refused", "error"]
 
@@ -300,11 +301,6 @@ class Resolver:
             last = ("timeout", f"{_label(server)}: {reason}")
         self.stats.failures[last[0]] = self.stats.failures.get(last[0], 0) + 1
         return None, last
-
-
-def normalize_name(name: str) -> str:
-    """Lower-case, no trailing dot: the form names take everywhere in reports."""
-    return name.strip().rstrip(".").lower()
 
 
 def _label(server: Server) -> str:

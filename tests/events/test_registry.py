@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import doctest
 import importlib
 import pkgutil
+import subprocess
+import sys
 
 import pytest
 
@@ -28,10 +31,31 @@ def test_registry_holds_every_provider_module_by_name() -> None:
         assert provider.signed
 
 
+def test_unknown_and_helper_names_are_not_providers() -> None:
+    for name in ("base", "nope", "../sendgrid", "sendgrid.x"):
+        assert name not in PROVIDERS
+        with pytest.raises(KeyError, match="unknown provider"):
+            get_provider(name)
+
+
+def test_asking_for_one_provider_imports_only_its_module() -> None:
+    """A fresh interpreter: this one has imported every provider already."""
+    script = (
+        "import sys; from deliverwatch.events.providers import get_provider; "
+        "get_provider('mailgun'); "
+        "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules "
+        "if m.startswith('deliverwatch.events.providers.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded = set(ast.literal_eval(out.stdout))
+    assert loaded & EXPECTED == {"mailgun"}
+    assert "sns" not in loaded
+
+
 def test_helper_modules_are_not_providers() -> None:
     modules = {info.name for info in pkgutil.iter_modules(package.__path__)}
     helpers = modules - EXPECTED
-    assert helpers == {"base", "batch", "credentials", "jsonfields", "jsonstream", "sns"}
+    assert helpers == package.HELPERS
     for name in helpers:
         assert not hasattr(importlib.import_module(f"{package.__name__}.{name}"), "PROVIDER")
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from deliverwatch.events.model import Event
-from deliverwatch.store import begin_write, compact, insert_events
+from deliverwatch.events.rows import compress_block
+from deliverwatch.store import begin_write, compact, insert_events, rawblocks
 from deliverwatch.store.engine import sqlite_time
 from deliverwatch.store.events import InsertResult
-from deliverwatch.store.rawblocks import CODEC, read_event, unpack
+from deliverwatch.store.rawblocks import CODEC, ZLIB_CODEC, read_event, unpack
 from deliverwatch.store.rollups import DAY, HOUR, MINUTE, UNIQUE_CLICK, UNIQUE_OPEN
 from deliverwatch.store.schema import (
     event_raw_blocks,
@@ -286,6 +289,33 @@ def test_raw_payloads_are_kept_in_one_compressed_block_per_batch(conn: Connectio
             (bare.event_id, blocks[0]["id"], None),
         ]
     )
+
+
+def test_raw_blocks_of_the_older_zlib_codec_still_read(conn: Connection) -> None:
+    """Blocks stored before zstd (session 3) are zlib; an event pointing at one reads back."""
+    sent = event("delivered", T0)
+    insert_events(conn, [sent])
+    payload = [{"event": "delivered", "n": 1}]
+    old = zlib.compress(json.dumps(payload).encode(), 1)
+    conn.execute(sa.update(event_raw_blocks).values(codec=ZLIB_CODEC, data=old))
+    stored = read_event(conn, sent.provider, sent.event_id)
+    assert stored is not None and stored.raw == payload[0]
+
+
+def test_a_raw_block_is_read_in_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A corrupt or hostile block: past MAX_BLOCK_BYTES it is refused, whatever the codec; a
+    damaged one is a ValueError."""
+    monkeypatch.setattr(rawblocks, "MAX_BLOCK_BYTES", 1000)
+    bomb = b"[" + b"0," * 100_000 + b"0]"
+    for codec, data in ((CODEC, compress_block(bomb)), (ZLIB_CODEC, zlib.compress(bomb))):
+        assert len(data) < 1000
+        with pytest.raises(ValueError, match="larger than MAX_BLOCK_BYTES"):
+            unpack(codec, data)
+    for codec in (CODEC, ZLIB_CODEC):
+        with pytest.raises(ValueError, match="corrupt raw block"):
+            unpack(codec, b"not compressed at all")
+    with pytest.raises(ValueError, match="unknown raw block codec"):
+        unpack("json+lz4", b"")
 
 
 def test_a_batch_of_retries_leaves_no_raw_block(conn: Connection) -> None:

@@ -3,6 +3,10 @@ schema is exactly ``schema.py``."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -11,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from deliverwatch.store import begin_write, upgrade_to_head
 from deliverwatch.store.migrations import (
+    HEAD,
     VERSION_TABLE,
     alembic_config,
     current_revision,
@@ -26,7 +31,7 @@ def test_upgrade_creates_every_table_on_an_empty_database(blank_engine: Engine) 
     tables = set(sa.inspect(blank_engine).get_table_names())
     assert tables == set(metadata.tables) | {VERSION_TABLE}
     with blank_engine.connect() as conn:
-        assert current_revision(conn) == head_revision() == "0009"
+        assert current_revision(conn) == head_revision() == HEAD
 
 
 def test_upgrade_is_idempotent_and_keeps_data(blank_engine: Engine) -> None:
@@ -60,3 +65,16 @@ def test_downgrade_to_base_and_back(engine: Engine) -> None:
     assert set(sa.inspect(engine).get_table_names()) == {VERSION_TABLE}
     upgrade_to_head(engine)
     assert set(sa.inspect(engine).get_table_names()) == set(metadata.tables) | {VERSION_TABLE}
+
+
+def test_a_store_at_head_opens_without_importing_alembic(tmp_path: Path) -> None:
+    """Every command opens the store; Alembic (a third of a second) only when it must
+    migrate. Run in a fresh interpreter: this one imported Alembic long ago."""
+    url = f"sqlite:///{tmp_path / 'dw.db'}"
+    script = (
+        "import sys; from deliverwatch.store import open_store; "
+        f"open_store({url!r}).dispose(); print('alembic' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    again = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (first.stdout.strip(), again.stdout.strip()) == ("True", "False"), first.stderr

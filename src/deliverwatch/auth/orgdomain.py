@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
-from deliverwatch.dns import normalize_name
+from deliverwatch.domainname import normalize_name
 
 
 @lru_cache(maxsize=1)

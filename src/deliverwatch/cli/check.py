@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deliverwatch.cli.base import app, fail, load
-from deliverwatch.dns import Nameserver, Resolver
 
 if TYPE_CHECKING:  # the audit's modules load when the command runs: start-up stays quick
     from deliverwatch.auth.audit import AuditSession
@@ -126,6 +125,8 @@ def check(
             ipaddress.ip_address(value)
         except ValueError:
             raise fail(f"--ip {value!r} is not an IP address") from None
+    from deliverwatch.dns import Nameserver, Resolver
+
     servers = nameserver or config.dns.nameservers
     try:
         parsed = [Nameserver.parse(s) for s in servers]

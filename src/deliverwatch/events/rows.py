@@ -8,7 +8,6 @@ suppressions) that ``store.events.EventWriter`` stores once it knows which rows 
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from json import dumps as json_dumps
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
+import zstandard
 
 from deliverwatch.events.model import BounceClass, Event, EventType
 
@@ -67,14 +67,17 @@ def join_parts(parts: list[bytes]) -> bytes:
     return b"[" + b",".join(parts) + b"]"
 
 
-#: zlib level 1 compresses these payloads nearly as well as level 6 (measured: 19% against
-#: 15% of the size) at half the cost.
+#: The codec of the raw blocks made here (``store.rawblocks`` reads older ones too).
+BLOCK_CODEC = "json+zstd"
+#: zstd level 1 on a batch of SendGrid payloads (measured): 14% of the size at 0.7 µs an
+#: event, where zlib took 3.1 µs for 19% (level 1) or 6.9 µs for 15% (level 6).
 BLOCK_LEVEL = 1
 
 
 def compress_block(array: bytes) -> bytes:
-    """A raw block as stored (codec ``json+zlib``, see ``store.rawblocks``)."""
-    return zlib.compress(array, BLOCK_LEVEL)
+    """A raw block as stored (:data:`BLOCK_CODEC`: a zstd frame that records its size)."""
+    # A compressor per block: they are not to be shared between threads, and cost ~10 µs.
+    return zstandard.ZstdCompressor(level=BLOCK_LEVEL).compress(array)
 
 
 @dataclass(slots=True)

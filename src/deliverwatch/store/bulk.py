@@ -16,14 +16,16 @@ whatever the order), but error messages do: if a reader of a split file fails, t
 rolled back to a savepoint and the file read again by one child, so the error names the
 item and line as a single reader would.
 
-A child costs an interpreter start (about 0.3 s); files under :data:`PARALLEL_MIN_BYTES` are
+A child costs an interpreter start (about 0.4 s); files under :data:`PARALLEL_MIN_BYTES` are
 read in this process.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 from collections.abc import Iterator
 from itertools import pairwise
 from multiprocessing.connection import Connection as Pipe
@@ -37,7 +39,7 @@ from sqlalchemy.engine import Connection
 from deliverwatch.events.providers import get_provider
 from deliverwatch.events.providers.base import PayloadError, SourceSettings
 from deliverwatch.events.providers.jsonstream import FAST_LINE
-from deliverwatch.events.reader import prepare_in_child
+from deliverwatch.events.reader import ReadJob
 from deliverwatch.events.rows import BATCH_SIZE, Batch, sqlite_time
 from deliverwatch.store.events import EventWriter, InsertResult
 
@@ -54,7 +56,7 @@ def default_readers(conn: Connection, size: int) -> int:
     cores = os.cpu_count() or 1
     if conn.dialect.name != "sqlite" or size < PARALLEL_MIN_BYTES or cores < 2:
         return 0
-    return min(cores - 1, 2)
+    return 2
 
 
 def insert_file(
@@ -144,19 +146,11 @@ def _child_batches(
 ) -> Iterator[Batch]:
     """The batches the children prepare, each as it comes; stops the children if the
     consumer stops."""
-    context = multiprocessing.get_context("spawn")  # no fork: the parent may have threads
-    children: dict[Pipe, multiprocessing.process.BaseProcess] = {}
+    children: dict[Pipe, subprocess.Popen[bytes]] = {}
     try:
         for start, end in ranges:
-            receiving, sending = context.Pipe(duplex=False)
-            child = context.Process(
-                target=prepare_in_child,
-                args=(sending, provider, source, str(path), start, end, events_from, batch_size),
-                name="deliverwatch-ingest-reader",
-                daemon=True,
-            )
-            child.start()
-            sending.close()  # the child's end: recv() then sees EOF if the child dies
+            job = ReadJob(provider, source, str(path), start, end, events_from, batch_size, True)
+            receiving, child = _start_reader(job)
             children[receiving] = child
         open_pipes = list(children)
         while open_pipes:
@@ -165,7 +159,7 @@ def _child_batches(
                 try:
                     kind, value = ready.recv()
                 except EOFError:
-                    code = children[ready].exitcode
+                    code = children[ready].wait()
                     raise RuntimeError(
                         f"a file reader process ended unexpectedly (exit code {code})"
                     ) from None
@@ -180,8 +174,31 @@ def _child_batches(
                 else:
                     raise RuntimeError(f"a file reader process failed:\n{value}")
     finally:
-        for receiving, process in children.items():
+        for receiving, child in children.items():
             receiving.close()
-            if process.is_alive():
-                process.terminate()
-            process.join()
+            if child.poll() is None:
+                child.terminate()
+            child.wait()
+
+
+def _start_reader(job: ReadJob) -> tuple[Pipe, subprocess.Popen[bytes]]:
+    """A reader process (``events.reader``) and the pipe it sends its batches on."""
+    receiving, sending = os.pipe()
+    try:
+        child = subprocess.Popen(  # noqa: S603  (our own interpreter and module, no shell)
+            [sys.executable, "-m", "deliverwatch.events.reader", str(sending)],
+            stdin=subprocess.PIPE,
+            pass_fds=(sending,),
+        )
+    except BaseException:
+        os.close(receiving)
+        raise
+    finally:
+        os.close(sending)  # the child's end: recv() then sees EOF if the child dies
+    assert child.stdin is not None
+    try:
+        with child.stdin:
+            child.stdin.write(pickle.dumps(tuple(job)))
+    except BrokenPipeError:
+        pass  # it died at start: recv() reports it
+    return Pipe(receiving, writable=False), child

@@ -17,24 +17,34 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+import zstandard
 from sqlalchemy.engine import Connection
 
-from deliverwatch.events.rows import compress_block
+from deliverwatch.events.rows import BLOCK_CODEC, compress_block
 from deliverwatch.store.engine import from_store_time
 from deliverwatch.store.schema import event_raw_blocks, events
 
-#: The only codec so far: a JSON array, zlib-compressed (``events.rows.compress_block``).
-CODEC = "json+zlib"
+#: The codec of new blocks: a JSON array in a zstd frame (``events.rows.compress_block``).
+#: Blocks stored before it are ``json+zlib``, read as well.
+CODEC = BLOCK_CODEC
+ZLIB_CODEC = "json+zlib"
 #: A block is refused past this size when read back (a corrupt or hostile row).
 MAX_BLOCK_BYTES = 256 << 20
 
 
 def unpack(codec: str, data: bytes) -> list[Any]:
-    if codec != CODEC:
-        raise ValueError(f"unknown raw block codec {codec!r}")
-    inflater = zlib.decompressobj()
-    text = inflater.decompress(data, MAX_BLOCK_BYTES)
-    if inflater.unconsumed_tail:
+    """The payloads of a block, decompressed in bounded memory."""
+    try:
+        if codec == CODEC:
+            with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+                text = reader.read(MAX_BLOCK_BYTES + 1)
+        elif codec == ZLIB_CODEC:
+            text = zlib.decompressobj().decompress(data, MAX_BLOCK_BYTES + 1)
+        else:
+            raise ValueError(f"unknown raw block codec {codec!r}")
+    except (zstandard.ZstdError, zlib.error) as exc:
+        raise ValueError(f"corrupt raw block ({codec}): {exc}") from None
+    if len(text) > MAX_BLOCK_BYTES:
         raise ValueError("raw block larger than MAX_BLOCK_BYTES")
     items = orjson.loads(text)
     if not isinstance(items, list):

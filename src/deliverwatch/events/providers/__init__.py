@@ -1,7 +1,10 @@
-"""Every ESP module of this package, found by its ``PROVIDER`` attribute: no list to edit.
+"""Every ESP module of this package, by name: a module ``<name>.py`` with ``PROVIDER = <a
+Provider instance>`` whose ``name`` is the module's name. Adding an ESP is adding its module;
+the registry, the docs test and the fuzz tests pick it up.
 
-Adding an ESP is adding ``<name>.py`` with ``PROVIDER = <a Provider instance>`` whose
-``name`` is the module's name; the registry, the docs test and the fuzz tests pick it up.
+The registry imports a provider's module when it is first asked for: a command that reads
+SendGrid files does not import the certificate code of SES. The package's other modules are
+helpers (:data:`HELPERS`; a test checks that these, and only these, have no ``PROVIDER``).
 
 >>> sorted(PROVIDERS)[:3]
 ['brevo', 'generic', 'mailgun']
@@ -13,28 +16,47 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from deliverwatch.events.model import Event
 from deliverwatch.events.providers.base import Provider, SourceSettings
 
-
-def _discover() -> dict[str, Provider]:
-    found: dict[str, Provider] = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        provider = getattr(module, "PROVIDER", None)
-        if not isinstance(provider, Provider):
-            continue  # a shared helper module (base, batch, jsonfields, …)
-        if provider.name != info.name:
-            raise RuntimeError(f"{module.__name__}.PROVIDER is named {provider.name!r}")
-        found[provider.name] = provider
-    return dict(sorted(found.items()))
+#: Modules of this package that are shared code, not providers.
+HELPERS = frozenset({"base", "batch", "credentials", "jsonfields", "jsonstream", "sns"})
 
 
-#: Provider name (as written in ``sources[].provider``) → its parser and verifier.
-PROVIDERS: dict[str, Provider] = _discover()
+class _Registry(Mapping[str, Provider]):
+    """Provider name (as written in ``sources[].provider``) → its parser and verifier,
+    imported on first use."""
+
+    def __init__(self) -> None:
+        modules = (info.name for info in pkgutil.iter_modules(__path__))
+        self.names = tuple(sorted(name for name in modules if name not in HELPERS))
+        self.loaded: dict[str, Provider] = {}
+
+    def __getitem__(self, name: str) -> Provider:
+        if (provider := self.loaded.get(name)) is not None:
+            return provider
+        if name not in self.names:
+            raise KeyError(name)
+        provider = getattr(importlib.import_module(f"{__name__}.{name}"), "PROVIDER", None)
+        if not isinstance(provider, Provider) or provider.name != name:
+            raise RuntimeError(f"{__name__}.{name}.PROVIDER is not the provider {name!r}")
+        self.loaded[name] = provider
+        return provider
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+PROVIDERS: Mapping[str, Provider] = _Registry()
 
 
 def get_provider(name: str) -> Provider:
