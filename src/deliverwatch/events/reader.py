@@ -10,6 +10,7 @@ package on purpose: the child imports neither SQLAlchemy nor the migrations.
 
 from __future__ import annotations
 
+import gc
 import pickle
 import sys
 import traceback
@@ -78,6 +79,7 @@ def main(argv: list[str]) -> None:
     # A plain tuple: run with -m, this module is __main__, and its ReadJob is not the
     # parent's deliverwatch.events.reader.ReadJob.
     job = ReadJob(*pickle.load(sys.stdin.buffer))  # noqa: S301  (our parent's own job)
+    gc.set_threshold(50_000, 20, 100)  # a process of its own that makes millions of tuples
     prepare_in_child(Pipe(int(argv[0]), readable=False), job)
 
 

@@ -49,6 +49,13 @@ class _CallableClock:
         self.now = now
 
 
+#: The collector's thresholds in the service: a young generation of 50,000 objects instead of
+#: 700. Decoding a batch of 500 webhook events allocates thousands of containers, which at
+#: 700 started several collections per request; measured on SendGrid batches, 7-8% of the
+#: server's CPU (docs/benchmarks-service.md). Garbage in cycles lives a little longer.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def create_app(
     config: Config,
     *,
@@ -109,9 +116,12 @@ def create_app(
         # full collections no longer walk it, which took 60-80 ms pauses out of page loads.
         gc.collect()
         gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
         try:
             yield
         finally:
+            gc.set_threshold(*thresholds)
             stop.set()
             if task is not None:
                 await task
