@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from deliverwatch.cli import app
+from deliverwatch.events.reader import FileReading
 from tests.events.support import fixture_bytes
 
 
@@ -72,3 +74,35 @@ def test_a_bad_file_stores_nothing_and_the_others_go_on(config: Path, tmp_path: 
     stored = results[1]["inserted"]
     code, out = run("event", "sendgrid", items[0]["sg_event_id"], "-c", str(config))
     assert code == 0 and stored > 0
+
+
+def test_a_big_file_is_read_by_readers_started_before_the_store(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past 4 MB, readers start before the store is opened (events.reader.start_early), and
+    what they read is stored once, with its payloads."""
+    template = json.loads(fixture_bytes("sendgrid", "batch.json"))[0]
+    path = tmp_path / "big.json"
+    lines, n = [], 0
+    while sum(map(len, lines)) < 4 << 20:
+        items = []
+        for _ in range(100):
+            items.append(dict(template, event="delivered", sg_event_id=f"big-{n}"))
+            n += 1
+        lines.append(json.dumps(items) + "\n")
+    path.write_text("".join(lines))
+    started: list[FileReading] = []
+    start = FileReading.start
+
+    def recorded(*args: Any, **kwargs: Any) -> FileReading:
+        started.append(start(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(FileReading, "start", recorded)
+    args = ("ingest", "--provider", "sendgrid", "--domain", "shop.test", "-c", str(config))
+    code, out = run(*args, "--format", "json", str(path))
+    assert code == 0, out
+    assert len(started) == 1 and len(started[0].ranges) == 2 and not started[0].children
+    assert json.loads(out) == [{"file": str(path), "inserted": n, "duplicates": 0, "expired": 0}]
+    code, out = run("event", "sendgrid", f"big-{n - 1}", "-c", str(config))
+    assert code == 0 and json.loads(out)["raw"]["sg_event_id"] == f"big-{n - 1}"

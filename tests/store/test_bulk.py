@@ -11,10 +11,25 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from deliverwatch.events.providers.base import PayloadError, SourceSettings
+from deliverwatch.events.reader import (
+    EVENTS_FROM_KEY,
+    FileReading,
+    peek_events_from,
+    sqlite_file,
+    start_early,
+)
 from deliverwatch.store import begin_write, open_store
 from deliverwatch.store.bulk import default_readers, insert_file, split_ranges
 from deliverwatch.store.rawblocks import read_event
-from deliverwatch.store.schema import events, first_engagements, rollup_day, suppressions
+from deliverwatch.store.rollups import EVENTS_FROM
+from deliverwatch.store.schema import (
+    event_raw_blocks,
+    events,
+    first_engagements,
+    rollup_day,
+    store_meta,
+    suppressions,
+)
 from tests.events.support import fixture_bytes
 
 SOURCE = SourceSettings(name="file", provider="sendgrid", sending_domain="shop.test")
@@ -155,3 +170,71 @@ def test_csv_and_short_files_are_not_split(tmp_path: Path) -> None:
     short.write_text('{"a": 1}\n')
     with short.open("rb") as stream:
         assert split_ranges(stream, short.stat().st_size, 2) == [(0, short.stat().st_size)]
+
+
+def _blocks(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(event_raw_blocks)).scalar())
+
+
+@pytest.mark.parametrize("blank_engine", ["sqlite"], indirect=True)
+def test_readers_started_before_the_store_are_used_when_the_horizon_holds(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The command line starts the readers before it opens the store. Their batches (of 150
+    here: a block each) are stored as they are; read again, the file would make one batch
+    per reader."""
+    path = tmp_path / "log.json"
+    count = sendgrid_log(path, 60)
+    database = Path(str(engine.url.database))
+    assert peek_events_from(database) is None
+    reading = FileReading.start("sendgrid", SOURCE, path, 2, None, batch_size=150)
+    assert len(reading.ranges) == 2
+    with begin_write(engine) as conn:
+        result = insert_file(conn, "sendgrid", SOURCE, path, reading=reading)
+    assert result.to_dict() == {"inserted": count, "duplicates": 0, "expired": 0}
+    assert _blocks(engine) >= count // 150
+    assert not reading.children, "the readers are done and gone"
+
+
+@pytest.mark.parametrize("blank_engine", ["sqlite"], indirect=True)
+def test_early_readers_with_a_stale_horizon_are_stopped_and_the_file_read_again(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Retention moved the horizon after the readers were started (or the guess was wrong):
+    rows made for the old one would store events the store has promised to refuse."""
+    path = tmp_path / "log.json"
+    count = sendgrid_log(path, 60)
+    reading = FileReading.start("sendgrid", SOURCE, path, 2, None, batch_size=150)
+    horizon = 1718000000 + 600  # the first 600 items are older (see sendgrid_log)
+    with begin_write(engine) as conn:
+        conn.execute(sa.insert(store_meta).values(key=EVENTS_FROM, value=str(horizon)))
+    assert peek_events_from(Path(str(engine.url.database))) == horizon
+    with begin_write(engine) as conn:
+        result = insert_file(conn, "sendgrid", SOURCE, path, reading=reading)
+    assert result.to_dict() == {"inserted": count - 600, "duplicates": 0, "expired": 600}
+    assert _blocks(engine) <= 2, "read again, in batches of the default size"
+    assert not reading.children
+
+
+def test_early_start_only_for_a_big_file_on_a_sqlite_file(tmp_path: Path) -> None:
+    assert EVENTS_FROM_KEY == EVENTS_FROM
+    assert sqlite_file("sqlite:////var/lib/dw.db") == Path("/var/lib/dw.db")
+    assert sqlite_file("sqlite:///dw.db") == Path("dw.db")
+    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///x.db?mode=ro", "postgresql://h/d"):
+        assert sqlite_file(url) is None
+    small = tmp_path / "small.json"
+    sendgrid_log(small, 2)
+    url = f"sqlite:///{tmp_path / 'dw.db'}"
+    assert start_early(url, "sendgrid", SOURCE, small) is None
+    assert start_early(url, "sendgrid", SOURCE, tmp_path / "missing.json") is None
+    big = tmp_path / "big.json"
+    sendgrid_log(big, 10, 30)
+    sendgrid_log(big, (4 << 20) // (big.stat().st_size // 10) + 10, 30)  # just over 4 MB
+    assert start_early("postgresql://h/d", "sendgrid", SOURCE, big) is None
+    reading = start_early(url, "sendgrid", SOURCE, big)
+    assert reading is not None
+    with reading:
+        assert len(reading.children) == 2
+        assert reading.events_from is None  # no store there yet
+    assert not reading.children
