@@ -30,16 +30,17 @@ floor's fsync wait):
 * ``iter_file`` + ``insert_events`` in one ``begin_write`` transaction on a migrated store:
   the ``deliverwatch ingest`` code path in-process (unique index, rollups at three
   granularities, unique-open markers, suppressions, the raw payload kept);
-* ``store.bulk.insert_file`` with one child reader (``readers=1``): the file read, parsed and
-  made into rows in a child process while this one stores them, as the CLI does for files of
-  4 MB or more (CPU time: this process's only);
+* ``store.bulk.insert_file`` with two reader processes (``readers=2``): the file read, parsed
+  and made into rows in two child processes (a half each) while this one stores them, as the
+  CLI does for files of 4 MB or more (CPU time: this process's only);
 * ``python -m deliverwatch ingest --provider NAME FILE`` in a subprocess, wall time including
-  interpreter start, imports and opening the (already migrated) store: the headline.
+  interpreter start, imports and opening the (already migrated) store: the headline (CPU
+  time: the CLI's and its readers').
 
 Then memory: SendGrid files of two sizes (``--mem-mb``, ×4 for the second; ``--big``: 256 MB
 and 1 GB) are written to disk in a stream and ingested by the CLI in a subprocess each; the
-peak RSS of each child (``wait4``'s ``ru_maxrss``) is compared. Flat: it does not grow with
-the file.
+peak RSS of each CLI process (its VmHWM) and of its largest reader process are compared.
+Flat: they do not grow with the file.
 
     .venv/bin/python bench/ingest_file.py                  # 200k events, 64 + 256 MB memory
     .venv/bin/python bench/ingest_file.py --big            # memory with 256 MB + 1 GB
@@ -537,7 +538,7 @@ def inprocess_run(
     path: Path, fmt: str, db: Path, readers: int = 0
 ) -> tuple[float, float, dict[str, int]]:
     """What ``deliverwatch ingest`` does per file, in this process, reading the file here
-    (``parallel=False``: ``iter_file`` + ``insert_events``) or in a child process
+    (``readers=0``: ``iter_file`` + ``insert_events``) or in reader processes
     (``store.bulk.insert_file``, as the CLI does for big files): (wall, CPU, result)."""
     from deliverwatch.store.bulk import insert_file
 
@@ -616,15 +617,18 @@ def parts_run(path: Path, fmt: str, db: Path) -> dict[str, tuple[float, float]]:
 
 
 # The CLI, run so that it reports its own peak RSS as it exits: VmHWM of its own address space.
-# (wait4's ru_maxrss is no good here: it starts from this process's size at the fork.)
+# (wait4's ru_maxrss is no good here: it starts from this process's size at the fork.) And the
+# largest peak RSS of its reader processes (they are not forks: their ru_maxrss is their own).
 _CLI = """
-import atexit, sys
+import atexit, resource, sys
 
 def peak():
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmHWM:"):
                 sys.stderr.write("PEAK_RSS_KIB " + line.split()[1] + "\\n")
+    readers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    sys.stderr.write("READER_PEAK_KIB " + str(readers) + "\\n")
 
 atexit.register(peak)
 sys.argv[0] = "deliverwatch"
@@ -641,8 +645,11 @@ def cli_command(path: Path, fmt: str) -> list[str]:
     ]
 
 
-def run_cli(path: Path, fmt: str, db: Path, cwd: Path) -> tuple[float, float, int, dict[str, Any]]:
-    """The CLI in a subprocess: (wall, CPU seconds (``wait4``), peak RSS KiB, its result)."""
+def run_cli(
+    path: Path, fmt: str, db: Path, cwd: Path
+) -> tuple[float, float, tuple[int, int], dict[str, Any]]:
+    """The CLI in a subprocess: (wall, CPU seconds (``wait4``: with its readers'), peak RSS KiB
+    of the CLI and of its largest reader, its result)."""
     env = {**os.environ, "DELIVERWATCH_DATABASE_URL": f"sqlite:///{db}"}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
@@ -656,8 +663,9 @@ def run_cli(path: Path, fmt: str, db: Path, cwd: Path) -> tuple[float, float, in
         if child.returncode != 0:
             raise RuntimeError(f"ingest failed ({child.returncode}): {errors[-2000:]}")
         peak = int(errors.rpartition("PEAK_RSS_KIB ")[2].split()[0])
+        reader = int(errors.rpartition("READER_PEAK_KIB ")[2].split()[0])
         cpu = usage.ru_utime + usage.ru_stime
-        return elapsed, cpu, peak, json.loads(out.read())[0]
+        return elapsed, cpu, (peak, reader), json.loads(out.read())[0]
 
 
 def machine() -> str:
@@ -742,12 +750,12 @@ def main() -> None:
                 runs[fmt]["floor"].append(floor_run(path, fmt, root / f"floor-{fmt}{i}.db"))
                 wall, cpu, stored[fmt] = inprocess_run(path, fmt, root / f"in-{fmt}{i}.db")
                 runs[fmt]["inproc"].append((wall, cpu))
-                wall, cpu, bulk = inprocess_run(path, fmt, root / f"in-{fmt}{i}b.db", True)
+                wall, cpu, bulk = inprocess_run(path, fmt, root / f"in-{fmt}{i}b.db", 2)
                 runs[fmt]["bulk"].append((wall, cpu))
                 assert bulk == stored[fmt], (bulk, stored[fmt])
                 db = root / f"cli-{fmt}{i}.db"
                 fresh_store(db)
-                wall, cpu, peak, outcome = run_cli(path, fmt, db, root)
+                wall, cpu, (peak, _), outcome = run_cli(path, fmt, db, root)
                 runs[fmt]["cli"].append((wall, cpu))
                 rss[fmt] = max(rss.get(fmt, 0), peak)
                 assert outcome["inserted"] == stored[fmt]["inserted"], (outcome, stored[fmt])
@@ -775,7 +783,7 @@ def main() -> None:
             for name, label in (
                 ("floor", "floor (json.loads + bare executemany)"),
                 ("inproc", "iter_file + insert_events, in-process"),
-                ("bulk", "insert_file, reading in a child process"),
+                ("bulk", "insert_file, two reader processes"),
                 ("cli", "deliverwatch ingest, subprocess"),
             ):
                 line = f"  {label:38s}"
@@ -815,10 +823,11 @@ def main() -> None:
                 )
                 db = root / f"big-{megabytes}.db"
                 fresh_store(db)
-                wall, _, peak, outcome = run_cli(path, "sendgrid", db, root)
+                wall, _, (peak, reader), outcome = run_cli(path, "sendgrid", db, root)
                 size = path.stat().st_size
                 print(
-                    f"  {size / 1e6:>7.0f} MB, {count:>9,} events: peak RSS {peak / 1024:6.1f} MB,"
+                    f"  {size / 1e6:>7.0f} MB, {count:>9,} events: peak RSS {peak / 1024:6.1f} MB"
+                    f" (a reader: {reader / 1024:.1f} MB),"
                     f" {count / wall:,.0f} events/s, {outcome['inserted']:,} stored, "
                     f"database {db.stat().st_size / 1e6:.0f} MB"
                 )
