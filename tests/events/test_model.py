@@ -7,6 +7,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from deliverwatch.events.model import (
     Event,
     EventType,
@@ -47,3 +51,34 @@ def test_the_stable_id_hashes_the_canonical_json() -> None:
     assert stable_event_id("generic", {"type": "sent"}) == (
         "generic:sha256:2f4b7ea1ef97a87e0b7e9141dc763788"
     )
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), _JSON_VALUES, max_size=6))
+def test_canonical_json_is_the_stdlib_text_to_the_byte(payload: dict[str, Any]) -> None:
+    """Whichever encoder makes it (orjson when it can, json otherwise), the text is json's:
+    ids already stored were hashed from it. Floats, non-ASCII and DEL, integers past 64
+    bits and nesting all reach both paths."""
+    assert canonical_json(payload) == json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), default=str
+    )
+
+
+def test_canonical_json_of_the_usual_record_takes_the_fast_path() -> None:
+    record = {"type": "sent", "recipient": "a@b.example", "tags": ["x", "y"], "n": 3}
+    assert canonical_json(record) == orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
+    for slow in ({"t": 1.5}, {"t": "é"}, {"t": "\x7f"}, {"t": 2**64}, {"t": [{"u": 1e16}]}):
+        assert canonical_json(slow) == json.dumps(slow, sort_keys=True, separators=(",", ":"))

