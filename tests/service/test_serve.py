@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import stat
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -170,3 +174,53 @@ def test_workers_share_the_store_one_scheduler_and_the_metrics(tmp_path: Path) -
     finally:
         code = server.stop()
     assert code == 0, log.read_text()[-3000:]
+
+
+def _children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return {int(child) for child in listing.read().split()}
+
+
+def test_a_worker_that_dies_is_replaced_and_the_rest_keep_serving(tmp_path: Path) -> None:
+    """``serve --workers 2`` supervises its workers itself (a listening socket each): one
+    killed by SIGKILL (the OOM killer) is started again, and a stop still ends cleanly."""
+    config = write_config(
+        tmp_path / "deliverwatch.yaml",
+        {"database_url": f"sqlite:///{tmp_path / 'deliverwatch.db'}", "scheduler": {}},
+    )
+    log = tmp_path / "serve.log"
+    server = Server(config, log, args=("--workers", "2", "--no-scheduler")).start(timeout=90)
+    try:
+        assert server.process is not None
+        supervisor = server.process.pid
+        workers = wait_until(lambda: (found := _children(supervisor)) and len(found) == 2 and found)
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        replaced = wait_until(
+            lambda: (now := _children(supervisor)) and len(now) == 2 and victim not in now and now
+        )
+        assert replaced - workers, "a new worker process"
+        for _ in range(20):  # new connections reach whichever workers listen
+            assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    finally:
+        code = server.stop()
+    assert code == 0, log.read_text()[-3000:]
+    assert "starting another" in log.read_text()
+
+
+def test_serve_with_workers_refuses_a_port_another_program_holds(tmp_path: Path) -> None:
+    """Each worker binds with SO_REUSEPORT; without a check first, they could join another
+    deliverwatch service already on the port instead of failing."""
+    config = write_config(
+        tmp_path / "deliverwatch.yaml", {"database_url": f"sqlite:///{tmp_path / 'dw.db'}"}
+    )
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        command = [sys.executable, "-m", "deliverwatch", "serve", "--config", str(config)]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "already in use" in done.stdout + done.stderr

@@ -76,13 +76,12 @@ def serve(
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
                 prefix="deliverwatch-metrics-"
             )
-        # uvicorn's own command line supervises the workers: a process started from the
-        # ``deliverwatch`` console script cannot be re-imported by multiprocessing's spawn.
-        command = [sys.executable, "-m", "uvicorn", "deliverwatch.service.app:app_from_environment"]
-        command += ["--factory", "--workers", str(processes), "--host", str(options["host"])]
-        command += ["--port", str(options["port"]), "--log-level", "info", "--no-access-log"]
-        command += ["--timeout-graceful-shutdown", "20"]
-        os.execv(sys.executable, command)  # noqa: S606  (our own interpreter, no shell)
+        # Our own supervisor, not uvicorn's: a socket per worker (service/workers.py).
+        from deliverwatch.service.workers import port_is_free, supervise
+
+        if not port_is_free(str(options["host"]), int(options["port"])):
+            raise fail(f"cannot listen on {options['host']}:{options['port']}: already in use")
+        raise typer.Exit(supervise(processes, str(options["host"]), int(options["port"])))
     try:
         uvicorn.run(create_app(config, engine=engine, scheduler=not no_scheduler), **options)
     finally:
