@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from deliverwatch.service.workers import port_is_free, supervise
 from tests.servers.dnsserver import DNSServer
 from tests.service.support import Server, write_config
 
@@ -224,3 +225,16 @@ def test_serve_with_workers_refuses_a_port_another_program_holds(tmp_path: Path)
         done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "already in use" in done.stdout + done.stderr
+
+
+def test_workers_that_exit_at_start_stop_the_supervisor(tmp_path: Path) -> None:
+    """A worker that exits by itself at start (here: the port is held without SO_REUSEPORT,
+    which serve itself would have refused) would fail the same way again: the supervisor
+    stops, with exit code 1, instead of restarting it."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert not port_is_free("127.0.0.1", port)
+        assert supervise(2, "127.0.0.1", port) == 1
+    assert port_is_free("127.0.0.1", port)

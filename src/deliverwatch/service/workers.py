@@ -80,6 +80,7 @@ def supervise(processes: int, host: str, port: int) -> int:
             if entry is None:
                 continue
             exit_code = os.waitstatus_to_exitcode(status)
+            entry[0].returncode = exit_code  # reaped here, not by Popen.wait()
             if stopping:
                 continue
             now = time.monotonic()
