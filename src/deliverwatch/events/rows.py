@@ -55,16 +55,21 @@ def sqlite_time(moment: datetime) -> str:
     return moment.isoformat(" ", "microseconds")[:26]
 
 
-def encode_part(raw: dict[str, Any], raw_json: str | None) -> bytes:
-    """One payload as raw-block item: its JSON text as received (an ``Event.raw_json``), else
-    serialized. Done per event as rows are made, so a batch holds bytes, not 10,000 dicts
-    for the garbage collector to traverse again and again."""
-    return raw_json.encode() if raw_json is not None else orjson.dumps(raw)
+#: Payloads serialized per call: one orjson call for many is a third of the cost of one
+#: each (measured: 1 against 3 µs an event), and only this many decoded payloads stay alive
+#: until serialized, not a batch's 10,000 for the garbage collector to traverse.
+RAW_CHUNK = 256
 
 
-def join_parts(parts: list[bytes]) -> bytes:
-    """The JSON array of ``parts``, in order: item *i* is part *i*."""
-    return b"[" + b",".join(parts) + b"]"
+def encode_parts(raws: list[Any]) -> bytes:
+    """A JSON array of payloads: each an ``Event.raw`` dict, or an ``orjson.Fragment`` of
+    its ``raw_json`` (the text as received, put in as it is)."""
+    return orjson.dumps(raws)
+
+
+def join_arrays(arrays: list[bytes]) -> bytes:
+    """The JSON array of the items of ``arrays`` (none of them empty), in order."""
+    return b"[" + b",".join(memoryview(array)[1:-1] for array in arrays) + b"]"
 
 
 #: The codec of the raw blocks made here (``store.rawblocks`` reads older ones too).
@@ -101,7 +106,7 @@ class Batch:
     suppressing: dict[tuple[str, str], tuple[str, str, SuppressionReason, datetime]] = field(
         default_factory=dict
     )
-    #: The rows' raw payloads (``rawblocks.join_parts``), and the newest row's time.
+    #: The rows' raw payloads (a JSON array: ``join_arrays``), and the newest row's time.
     raw_block: bytes | None = None
     raw_compressed: bool = False  # raw_block is compress_block()'s already
     raw_items: int = 0
@@ -152,8 +157,9 @@ class RowMaker:
                 cache.clear()
         rows, minutes, counts = batch.rows, batch.minutes, batch.counts
         engagements, suppressing = batch.engagements, batch.suppressing
-        parts: list[bytes] = []
-        size = expired = last_epoch = 0
+        parts: list[bytes] = []  # JSON arrays of RAW_CHUNK payloads
+        raws: list[Any] = []  # payloads not serialized yet
+        size = expired = last_epoch = raw_items = 0
         # Duplicates within the batch are left to the database: they make it store fewer rows.
         for event in new_events:
             size += 1
@@ -187,8 +193,13 @@ class RowMaker:
                 tags_value = tags_json[tags] = json(list(tags))
             raw_index = None
             if event.raw:
-                raw_index = len(parts)
-                parts.append(encode_part(event.raw, event.raw_json))
+                raw_index = raw_items
+                raw_items += 1
+                raw_json = event.raw_json
+                raws.append(event.raw if raw_json is None else orjson.Fragment(raw_json))
+                if len(raws) == RAW_CHUNK:
+                    parts.append(encode_parts(raws))
+                    raws.clear()
             sending_domain, mailbox_provider = event.sending_domain, event.mailbox_provider
             rows.append(
                 (
@@ -225,11 +236,13 @@ class RowMaker:
                 elif (reason := _suppression_reason(event)) and key not in suppressing:
                     suppressing[key] = (event.recipient, domain, reason, at)
         batch.size, batch.expired, batch.last_epoch = size, expired, last_epoch
+        if raws:
+            parts.append(encode_parts(raws))
         if parts:
-            block = join_parts(parts)
+            block = join_arrays(parts)
             if self.compress:
                 block, batch.raw_compressed = compress_block(block), True
-            batch.raw_block, batch.raw_items = block, len(parts)
+            batch.raw_block, batch.raw_items = block, raw_items
         return batch
 
 

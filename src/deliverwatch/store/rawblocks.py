@@ -55,9 +55,9 @@ def unpack(codec: str, data: bytes) -> list[Any]:
 def store_block(
     conn: Connection, array: bytes, items: int, last_at: datetime, *, compressed: bool = False
 ) -> int:
-    """Insert a block (``array``: ``join_parts``, or ``compress_block`` of it when
-    ``compressed``); its id. ``last_at``: the newest event's time (retention deletes the block
-    with it)."""
+    """Insert a block (``array``: the JSON array of payloads ``events.rows`` makes, or
+    ``compress_block`` of it when ``compressed``); its id. ``last_at``: the newest event's
+    time (retention deletes the block with it)."""
     data = array if compressed else compress_block(array)
     result = conn.execute(
         sa.insert(event_raw_blocks).values(codec=CODEC, items=items, last_at=last_at, data=data)

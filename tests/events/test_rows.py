@@ -1,0 +1,50 @@
+"""Rows made without a database: the raw block of a batch holds each payload, in order."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from deliverwatch.events.model import Event, EventType
+from deliverwatch.events.rows import RAW_CHUNK, RowMaker
+
+T0 = datetime(2025, 3, 10, tzinfo=UTC)
+
+
+def _event(n: int) -> Event:
+    raw = {"n": n, "email": f"u{n}@gmail.com", "tags": ["a", "é"], "score": n / 7}
+    event = Event(
+        event_id=f"e{n}",
+        provider="sendgrid",
+        type=EventType.DELIVERED,
+        timestamp=T0 + timedelta(seconds=n),
+        recipient=f"u{n}@gmail.com",
+        recipient_domain="gmail.com",
+        mailbox_provider="gmail",
+        raw=raw,
+    )
+    if n % 3 == 0:  # a producer's own text goes in as it is, spacing and all
+        return dataclasses.replace(event, raw_json=json.dumps(raw, indent=1))
+    if n % 5 == 0:  # no payload: no item, no index
+        return dataclasses.replace(event, raw={})
+    return event
+
+
+def test_a_batch_block_holds_every_payload_in_order_across_chunks() -> None:
+    events = [_event(n) for n in range(2 * RAW_CHUNK + 37)]
+    batch = RowMaker(None).prepare(events)
+    assert batch.raw_block is not None and not batch.raw_compressed
+    items = orjson.loads(batch.raw_block)
+    with_payload = [e for e in events if e.raw]
+    assert batch.raw_items == len(items) == len(with_payload)
+    indexes = [row[-1] for row in batch.rows]
+    assert [i for i in indexes if i is not None] == list(range(len(items)))
+    for event, index in zip(events, indexes, strict=True):
+        assert (index is None) == (not event.raw)
+        if index is not None:
+            assert items[index] == event.raw
+    # The producer's text is kept byte for byte inside the array.
+    assert json.dumps(events[3].raw, indent=1).encode() in batch.raw_block
