@@ -1,5 +1,5 @@
 """Events to rows: the part of storing events that needs no database, no SQLAlchemy and no
-connection, so a child process can do it for a file import (``store.bulk``) and start fast.
+connection, so a reader process can do it for a file import (``events.reader``) and start fast.
 
 Everything here is plain data: a :class:`Batch` holds tuples of strings and numbers as the
 driver takes them, rollup counts and the per-event follow-ups (first opens and clicks,

@@ -3,7 +3,7 @@
 An event row points at its payload with ``(raw_block, raw_index)``: item ``raw_index`` of the
 JSON array that block ``raw_block`` holds. One block per batch instead of a JSON value per
 row: payloads were most of an event row's bytes and half the cost of storing it, and a batch
-of them compresses to about a fifth (events of one ESP repeat the same keys and values).
+of them compresses to about a seventh (events of one ESP repeat the same keys and values).
 Rows stored before migration 0009 keep their payload in ``events.raw``; :func:`read_event`
 reads either.
 """

@@ -64,10 +64,11 @@ events = sa.Table(
     sa.UniqueConstraint("provider", "event_id"),
 )
 
-#: The raw payloads of the events of one stored batch, as one zlib-compressed JSON array (item
+#: The raw payloads of the events of one stored batch, as one compressed JSON array (item
 #: ``events.raw_index`` is the payload of that event). A row per batch instead of a JSON value
 #: per event: the payload was most of the bytes of an event row and half the cost of storing
-#: it; compressed together they take a fifth of the space. No foreign key from ``events``
+#: it; compressed together they take a seventh of the space (``codec``: ``json+zstd``, or
+#: ``json+zlib`` for early blocks; see ``rawblocks``). No foreign key from ``events``
 #: (checking it would cost every insert); retention deletes a block with its newest event.
 event_raw_blocks = sa.Table(
     "event_raw_blocks",
