@@ -4,6 +4,7 @@ clean stop."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -182,6 +183,27 @@ def _children(pid: int) -> set[int]:
         return {int(child) for child in listing.read().split()}
 
 
+def _listening(pids: set[int], port: int) -> set[int]:
+    """Which of ``pids`` hold a socket listening on ``port`` (Linux ``/proc``). A worker
+    binds at once but listens only once its application is loaded."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    found = set()
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(FileNotFoundError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                        found.add(pid)
+                        break
+    return found
+
+
 def test_a_worker_that_dies_is_replaced_and_the_rest_keep_serving(tmp_path: Path) -> None:
     """``serve --workers 2`` supervises its workers itself (a listening socket each): one
     killed by SIGKILL (the OOM killer) is started again, and a stop still ends cleanly."""
@@ -194,13 +216,21 @@ def test_a_worker_that_dies_is_replaced_and_the_rest_keep_serving(tmp_path: Path
     try:
         assert server.process is not None
         supervisor = server.process.pid
-        workers = wait_until(lambda: (found := _children(supervisor)) and len(found) == 2 and found)
+        # ready means one worker answers; the kill must leave one that listens
+        workers = wait_until(
+            lambda: (
+                (found := _children(supervisor))
+                and len(_listening(found, server.port)) == 2
+                and found
+            )
+        )
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
         replaced = wait_until(
             lambda: (now := _children(supervisor)) and len(now) == 2 and victim not in now and now
         )
         assert replaced - workers, "a new worker process"
+        assert _listening(replaced, server.port), "the survivor still listens"
         for _ in range(20):  # new connections reach whichever workers listen
             assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
     finally:
