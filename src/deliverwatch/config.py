@@ -31,11 +31,11 @@ from pydantic import (
     model_validator,
 )
 
+from deliverwatch.configfile import DEFAULT_DATABASE_URL, ENV_PREFIX, config_path
+
 if TYPE_CHECKING:
     from deliverwatch.events.providers.base import SourceSettings
 
-ENV_PREFIX = "DELIVERWATCH_"
-DEFAULT_CONFIG_NAMES = ("deliverwatch.yaml", "deliverwatch.yml")
 
 DEFAULT_DNSBL_ZONES = ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"]
 DEFAULT_DBL_ZONES = ["dbl.spamhaus.org", "multi.surbl.org"]
@@ -303,7 +303,7 @@ from deliverwatch.scheduler.config import SchedulerSettings  # noqa: E402  (need
 
 
 class Config(_Model):
-    database_url: str = "sqlite:///deliverwatch.db"
+    database_url: str = DEFAULT_DATABASE_URL
     dns: DnsSettings = DnsSettings()
     http: HttpSettings = HttpSettings()
     blocklists: BlocklistSettings = BlocklistSettings()
@@ -340,10 +340,7 @@ class Config(_Model):
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Read ``path`` (or ./deliverwatch.yaml if present), apply env overrides, validate."""
     env = os.environ if env is None else env
-    if path is None and env.get(f"{ENV_PREFIX}CONFIG"):
-        path = Path(env[f"{ENV_PREFIX}CONFIG"])
-    if path is None:
-        path = next((Path(n) for n in DEFAULT_CONFIG_NAMES if Path(n).is_file()), None)
+    path = config_path(path, env)
     data: dict[str, Any] = {}
     if path is not None:
         try:

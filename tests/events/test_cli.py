@@ -76,13 +76,9 @@ def test_a_bad_file_stores_nothing_and_the_others_go_on(config: Path, tmp_path: 
     assert code == 0 and stored > 0
 
 
-def test_a_big_file_is_read_by_readers_started_before_the_store(
-    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Past 4 MB, readers start before the store is opened (events.reader.start_early), and
-    what they read is stored once, with its payloads."""
+def _big_file(path: Path) -> int:
+    """A SendGrid log just over 4 MB (read by two readers); returns its events."""
     template = json.loads(fixture_bytes("sendgrid", "batch.json"))[0]
-    path = tmp_path / "big.json"
     lines, n = [], 0
     while sum(map(len, lines)) < 4 << 20:
         items = []
@@ -91,6 +87,16 @@ def test_a_big_file_is_read_by_readers_started_before_the_store(
             n += 1
         lines.append(json.dumps(items) + "\n")
     path.write_text("".join(lines))
+    return n
+
+
+def test_a_big_file_is_read_by_readers_started_before_the_store(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past 4 MB, readers start before the store is opened (events.reader.start_early), and
+    what they read is stored once, with its payloads."""
+    path = tmp_path / "big.json"
+    n = _big_file(path)
     started: list[FileReading] = []
     start = FileReading.start
 
@@ -106,3 +112,63 @@ def test_a_big_file_is_read_by_readers_started_before_the_store(
     assert json.loads(out) == [{"file": str(path), "inserted": n, "duplicates": 0, "expired": 0}]
     code, out = run("event", "sendgrid", f"big-{n - 1}", "-c", str(config))
     assert code == 0 and json.loads(out)["raw"]["sg_event_id"] == f"big-{n - 1}"
+
+
+def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    """``deliverwatch ARGS`` through the console script's ``main`` (not only the typer app)."""
+    from deliverwatch.cli import main
+
+    monkeypatch.setattr("sys.argv", ["deliverwatch", *args])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    return int(stopped.value.code or 0)
+
+
+def test_main_starts_a_big_files_readers_first_and_the_command_takes_them(
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``main`` starts the readers from the arguments before the command line is imported
+    (cli.prestart); the command, configured, takes them. (Were the guess of the store wrong,
+    the store would check the readers' horizon: tests/store/test_bulk.py.)"""
+    path = tmp_path / "big.json"
+    n = _big_file(path)
+    started: list[FileReading] = []
+    start = FileReading.start
+
+    def recorded(*args: Any, **kwargs: Any) -> FileReading:
+        started.append(start(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(FileReading, "start", recorded)
+    args = ("ingest", "--provider", "sendgrid", "--domain", "Shop.test", f"--config={config}")
+    code = _main(monkeypatch, *args, "-f", "json", "--", str(path))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert len(started) == 1, "the readers main started were the ones used"
+    assert started[0].source.sending_domain == "shop.test" and not started[0].children
+    assert json.loads(out) == [{"file": str(path), "inserted": n, "duplicates": 0, "expired": 0}]
+
+
+def test_readers_main_started_for_other_settings_are_stopped(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What main guessed from the arguments is only used if the command asks for the same:
+    readers started for another file are stopped, and the command starts its own."""
+    from deliverwatch.events import reader
+    from deliverwatch.events.providers.base import file_source
+
+    path, other = tmp_path / "big.json", tmp_path / "other.json"
+    n = _big_file(path)
+    _big_file(other)
+    url = f"sqlite:///{tmp_path / 'dw.db'}"
+    reader.prestart(url, "sendgrid", file_source("sendgrid", "shop.test"), other)
+    guessed = reader._prestarted
+    assert guessed is not None and guessed.children
+    args = ("ingest", "--provider", "sendgrid", "--domain", "shop.test", "-c", str(config))
+    code, out = run(*args, "--format", "json", str(path))
+    assert code == 0, out
+    assert not guessed.children and reader._prestarted is None
+    assert json.loads(out)[0]["inserted"] == n

@@ -40,7 +40,8 @@ def test_a_batch_block_holds_every_payload_in_order_across_chunks() -> None:
     items = orjson.loads(batch.raw_block)
     with_payload = [e for e in events if e.raw]
     assert batch.raw_items == len(items) == len(with_payload)
-    indexes = [row[-1] for row in batch.rows]
+    by_id = {row[1]: row[-1] for row in batch.rows}
+    indexes = [by_id[event.event_id] for event in events]
     assert [i for i in indexes if i is not None] == list(range(len(items)))
     for event, index in zip(events, indexes, strict=True):
         assert (index is None) == (not event.raw)
@@ -48,3 +49,17 @@ def test_a_batch_block_holds_every_payload_in_order_across_chunks() -> None:
             assert items[index] == event.raw
     # The producer's text is kept byte for byte inside the array.
     assert json.dumps(events[3].raw, indent=1).encode() in batch.raw_block
+
+
+def test_rows_come_in_key_order_with_their_minutes_and_the_first_of_a_key_first() -> None:
+    """Rows are sorted by (provider, event_id) for the unique index; each keeps its minute,
+    and of two events with one key the first given stays first (the one the store keeps)."""
+    events = [_event(n) for n in (5, 300, 12, 7, 4000, 12)]
+    events[-1] = dataclasses.replace(events[-1], timestamp=T0 + timedelta(hours=2))
+    batch = RowMaker(None).prepare(events)
+    keys = [(row[0], row[1]) for row in batch.rows]
+    assert keys == sorted(keys)
+    for row, minute in zip(batch.rows, batch.minutes, strict=True):
+        assert row[3].startswith(datetime.fromtimestamp(minute, UTC).strftime("%Y-%m-%d %H:%M"))
+    twelves = [row[3] for row in batch.rows if row[1] == "e12"]
+    assert twelves == sorted(twelves)  # the earlier event, given first, comes first

@@ -23,6 +23,7 @@ from deliverwatch.events.providers.base import (
     VerifyContext,
     WebhookError,
     WebhookRequest,
+    file_source,
 )
 
 if TYPE_CHECKING:
@@ -50,13 +51,12 @@ def _engine(config: Config) -> Any:
 def _source(
     config: Config, provider: str, source_name: str | None, domain: str | None
 ) -> SourceSettings:
-    if source_name is not None:
-        configured = config.source(source_name)
-        if configured is None:
-            raise fail(f"--source {source_name!r} is not in sources: of the config")
-        settings = configured.settings()
-    else:
-        settings = SourceSettings(name=f"file:{provider}", provider=provider)
+    if source_name is None:
+        return file_source(provider, domain)
+    configured = config.source(source_name)
+    if configured is None:
+        raise fail(f"--source {source_name!r} is not in sources: of the config")
+    settings = configured.settings()
     if domain:
         from dataclasses import replace
 

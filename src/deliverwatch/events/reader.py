@@ -19,6 +19,7 @@ such place near its middle (one pretty-printed array, CSV) is read by one reader
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 import pickle
@@ -89,6 +90,7 @@ class FileReading:
         events_from: int | None,
         batch_size: int = BATCH_SIZE,
     ) -> None:
+        self.provider, self.source = provider, source
         self.path, self.ranges, self.events_from = path, ranges, events_from
         self.batch_size = batch_size
         self.children: dict[Pipe, subprocess.Popen[bytes]] = {}
@@ -249,12 +251,37 @@ def peek_events_from(database: Path) -> int | None:
     return int(row[0]) if row is not None else None
 
 
+#: Readers the command line started first thing (:func:`prestart`), until ``start_early``
+#: takes them: one process, one command, one file.
+_prestarted: FileReading | None = None
+
+
+def prestart(database_url: str, provider: str, source: SourceSettings, path: Path) -> None:
+    """:func:`start_early`, as the very first thing the command line does (``cli.prestart``):
+    from a guess of the store and the source the command's arguments will make, before the
+    command line and the configuration are imported (their second is the readers' head
+    start). ``start_early`` hands the readers on if the command asks for the same."""
+    global _prestarted
+    reading = start_early(database_url, provider, source, path)
+    if reading is not None:
+        atexit.register(reading.close)  # the command may fail before it takes them
+        _prestarted = reading
+
+
 def start_early(
     database_url: str, provider: str, source: SourceSettings, path: Path
 ) -> FileReading | None:
     """Readers for ``path`` started before the store is opened, when it will want them (a big
     file, a SQLite store); None otherwise, or when the file cannot be read yet (the ingest
-    then reports it as usual)."""
+    then reports it as usual). Readers :func:`prestart` started for the same provider,
+    source and file are handed on, whatever store they guessed: ``store.bulk`` checks the
+    horizon they were given under the store's lock."""
+    global _prestarted
+    if (reading := _prestarted) is not None:
+        _prestarted = None
+        if (reading.provider, reading.source, reading.path) == (provider, source, path):
+            return reading
+        reading.close()
     database = sqlite_file(database_url)
     try:
         size = path.stat().st_size

@@ -345,6 +345,7 @@ def _count_first_engagements(conn: Connection, markers: _Markers, deltas: Rollup
             }
         )
     columns = ("provider", "message_key", "kind", "first_at", "sending_domain", "mailbox_provider")
+    created.sort()  # in primary-key order: see rows._in_key_order
     driver_executemany(conn, sa.insert(table), columns, created)
     if moves:
         conn.execute(

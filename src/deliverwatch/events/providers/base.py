@@ -57,6 +57,12 @@ class SourceSettings:
     max_age_seconds: int = 300  # older signed timestamps are stale
 
 
+def file_source(provider: str, domain: str | None = None) -> SourceSettings:
+    """The settings of a file import that names no configured source."""
+    domain = domain.lower() if domain else None
+    return SourceSettings(name=f"file:{provider}", provider=provider, sending_domain=domain)
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookRequest:
     body: bytes
