@@ -487,7 +487,7 @@ def run(
             args.profile.mkdir(parents=True, exist_ok=True)
             target = args.profile / f"{workload.name}-{mode}.txt"
             command = ["py-spy", "record", "--pid", str(server.pid), "--format", "raw"]
-            command += ["--output", str(target), "--rate", "200", "--nonblocking"]
+            command += ["--output", str(target), "--rate", "200", "--nonblocking", "--subprocesses"]
             profiler = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
             )

@@ -360,6 +360,31 @@ def test_times_are_stored_as_sqlalchemy_would_store_them(conn: Connection) -> No
             assert texts[item.event_id] == sqlite_time(item.timestamp.astimezone(UTC))
 
 
+def test_first_open_markers_keep_the_whole_second_as_sqlalchemy_would_store_it(
+    conn: Connection,
+) -> None:
+    """A marker's time is made with the event's row (its text cut to the second on SQLite)."""
+    moments = [
+        datetime(2025, 3, 10, 12, 30, 15, 123456, tzinfo=UTC),
+        datetime(2025, 3, 10, 12, 30, 59, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
+        datetime(2025, 3, 10, 13, 30, 15, 999999, tzinfo=timezone(timedelta(hours=1))),
+    ]
+    opens = [event("opened", at, message_id=f"m{n}") for n, at in enumerate(moments)]
+    insert_events(conn, opens)
+    query = sa.select(first_engagements.c.message_key, first_engagements.c.first_at)
+    stored = dict(conn.execute(query).all())
+    for n, at in enumerate(moments):
+        second = at.astimezone(UTC).replace(microsecond=0)
+        got = stored[f"m{n}"]
+        assert (got.replace(tzinfo=UTC) if got.tzinfo is None else got) == second
+    if conn.dialect.name == "sqlite":
+        sql = "SELECT message_key, first_at FROM first_engagements"
+        texts = dict(conn.exec_driver_sql(sql).fetchall())
+        for n, at in enumerate(moments):
+            assert texts[f"m{n}"] == sqlite_time(at.astimezone(UTC).replace(microsecond=0))
+
+
 def test_the_bulk_page_cache_is_given_back(conn: Connection) -> None:
     if conn.dialect.name != "sqlite":
         return

@@ -99,8 +99,9 @@ class Batch:
     minutes: list[int] = field(default_factory=list)  # per row: its minute bucket
     #: Rollup counts, assuming every row is new: series → minute → events.
     counts: dict[Series, dict[int, int]] = field(default_factory=dict)
-    #: Opens and clicks: (provider, event_id) → (marker key, Unix second, domain, mailbox provider).
-    engagements: dict[tuple[str, str], tuple[MarkerKey, int, str, str]] = field(
+    #: Opens and clicks: (provider, event_id) → (marker key, Unix second, that second as the
+    #: driver takes it, domain, mailbox provider).
+    engagements: dict[tuple[str, str], tuple[MarkerKey, int, Any, str, str]] = field(
         default_factory=dict
     )
     #: Suppressing events: (provider, event_id) → (recipient, domain, reason, time).
@@ -233,7 +234,11 @@ class RowMaker:
                 if kind in ENGAGEMENTS:
                     if key not in engagements:
                         marker = (provider, event.message_id or _message_key(event), kind_value)
-                        engagements[key] = (marker, epoch, domain, mailbox_provider)
+                        if minute_texts is None:
+                            second = to_driver(datetime.fromtimestamp(epoch, UTC))
+                        else:  # the row's SQLite text, to the whole second
+                            second = when if not at.microsecond else f"{when[:19]}.000000"
+                        engagements[key] = (marker, epoch, second, domain, mailbox_provider)
                 elif (reason := _suppression_reason(event)) and key not in suppressing:
                     suppressing[key] = (event.recipient, domain, reason, at)
         batch.size, batch.expired, batch.last_epoch = size, expired, last_epoch

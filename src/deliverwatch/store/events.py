@@ -44,7 +44,7 @@ from deliverwatch.store.rollups import (
     utc_epoch,
 )
 from deliverwatch.store.schema import event_raw_blocks, events, first_engagements
-from deliverwatch.store.suppressions import Suppression, record_suppressions
+from deliverwatch.store.suppressions import record_suppression_rows
 
 _UNIQUE_BY_VALUE = {"opened": UNIQUE_OPEN, "clicked": UNIQUE_CLICK}
 _SMALL = 1000  # events in a batch below which the bigger page cache is not set up
@@ -61,8 +61,9 @@ def _insert_with_block(dialect: str) -> sa.Insert:
 
 
 _KEY_CHUNK = 1000  # ids per IN (...) lookup
-#: (provider, message key, kind) → (Unix second, sending domain, mailbox provider).
-_Markers = dict[tuple[str, str, str], tuple[int, str, str]]
+#: (provider, message key, kind) → (Unix second, the same for the driver, sending domain,
+#: mailbox provider).
+_Markers = dict[tuple[str, str, str], tuple[int, Any, str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,23 +208,15 @@ class EventWriter:
             else:
                 deltas.counts = batch.counts
             markers: _Markers = {}
-            for marker, epoch, domain, mailbox_provider in engagements.values():
+            for marker, epoch, second, domain, mailbox_provider in engagements.values():
                 seen = markers.get(marker)
                 if seen is None or epoch < seen[0]:
-                    markers[marker] = (epoch, domain, mailbox_provider)
+                    markers[marker] = (epoch, second, domain, mailbox_provider)
             _count_first_engagements(self.conn, markers, deltas)
-            record_suppressions(
+            record_suppression_rows(
                 self.conn,
                 [
-                    Suppression(
-                        recipient=recipient,
-                        sending_domain=domain,
-                        reason=reason,
-                        first_at=at,
-                        last_at=at,
-                        provider=provider,
-                        event_id=event_id,
-                    )
+                    (recipient, domain, reason, at, at, 1, provider, event_id)
                     for (provider, event_id), (recipient, domain, reason, at) in suppressing.items()
                 ],
             )
@@ -302,7 +295,6 @@ def _count_first_engagements(conn: Connection, markers: _Markers, deltas: Rollup
     if not markers:
         return
     table = first_engagements
-    time = time_to_driver(conn)
     existing: dict[tuple[str, str, str], tuple[datetime, str, str]] = {}
     groups: dict[tuple[str, str], list[str]] = {}
     for provider, message_key, kind in markers:
@@ -317,17 +309,16 @@ def _count_first_engagements(conn: Connection, markers: _Markers, deltas: Rollup
     created = []
     moves = []
     counts = deltas.counts
-    for key, (epoch, domain, mailbox_provider) in markers.items():
+    for key, (epoch, second, domain, mailbox_provider) in markers.items():
         provider, message_key, kind = key
         counter = _UNIQUE_BY_VALUE[kind]
-        at = datetime.fromtimestamp(epoch, UTC)
         if (old := existing.get(key)) is None:  # the usual case: deltas.add, inline
             series = (domain, mailbox_provider, provider, counter, "")
             if (minutes := counts.get(series)) is None:
                 minutes = counts[series] = {}
             minute = epoch - epoch % MINUTE
             minutes[minute] = minutes.get(minute, 0) + 1
-            created.append((provider, message_key, kind, time(at), domain, mailbox_provider))
+            created.append((provider, message_key, kind, second, domain, mailbox_provider))
             continue
         old_epoch = utc_epoch(old[0])
         if epoch >= old_epoch:
@@ -339,7 +330,7 @@ def _count_first_engagements(conn: Connection, markers: _Markers, deltas: Rollup
                 "k_provider": provider,
                 "k_message_key": message_key,
                 "k_kind": kind,
-                "first_at": at,
+                "first_at": datetime.fromtimestamp(epoch, UTC),  # SQLAlchemy's own executemany
                 "sending_domain": domain,
                 "mailbox_provider": mailbox_provider,
             }

@@ -58,35 +58,58 @@ class Suppression:
         }
 
 
+#: A :class:`Suppression` as a plain tuple: (recipient, sending domain, reason, first_at,
+#: last_at, events, provider, event_id).
+SuppressionRow = tuple[str, str, SuppressionReason, datetime, datetime, int, str | None, str | None]
+
+
 def record_suppressions(conn: Connection, entries: Iterable[Suppression]) -> None:
     """Upsert ``entries``: new keys are added, known ones get their times widened and their
-    event count added to (the provider and event are those of the earliest).
+    event count added to (the provider and event are those of the earliest)."""
+    record_suppression_rows(
+        conn,
+        [
+            (
+                e.recipient,
+                e.sending_domain,
+                e.reason,
+                e.first_at,
+                e.last_at,
+                e.events,
+                e.provider,
+                e.event_id,
+            )
+            for e in entries
+        ],
+    )
 
-    Rows go to the driver as tuples through one compiled statement: a batch of webhook events
-    can hold thousands of hard bounces (a bad list), and SQLAlchemy's own executemany cost
-    more per row than the upsert."""
+
+def record_suppression_rows(conn: Connection, entries: Iterable[SuppressionRow]) -> None:
+    """:func:`record_suppressions` of tuples, as ``insert_events`` makes them for its hard
+    bounces, complaints and unsubscribes: a batch of webhook events can hold thousands (a bad
+    list). They go to the driver as tuples through one compiled statement: SQLAlchemy's own
+    executemany cost more per row than the upsert."""
     # key → [provider, event_id, first_at, last_at, events]
     merged: dict[tuple[str, str, str], list[Any]] = {}
-    for entry in entries:
-        key = (_recipient(entry.recipient), _domain(entry.sending_domain), entry.reason)
+    for recipient, domain, reason, first_at, last_at, events, provider, event_id in entries:
+        key = (_recipient(recipient), _domain(domain), reason)
         seen = merged.get(key)
         if seen is None:
-            merged[key] = [entry.provider, entry.event_id, entry.first_at, entry.last_at, 0]
+            merged[key] = [provider, event_id, first_at, last_at, 0]
             seen = merged[key]
-        elif entry.first_at < seen[2]:
-            seen[0], seen[1], seen[2] = entry.provider, entry.event_id, entry.first_at
-        if entry.last_at > seen[3]:
-            seen[3] = entry.last_at
-        seen[4] += entry.events
+        elif first_at < seen[2]:
+            seen[0], seen[1], seen[2] = provider, event_id, first_at
+        if last_at > seen[3]:
+            seen[3] = last_at
+        seen[4] += events
     if not merged:
         return
     time = time_to_driver(conn)
-    rows = [
-        (recipient, domain, reason, provider, event_id, time(first), time(last), count)
-        for (recipient, domain, reason), (provider, event_id, first, last, count) in sorted(
-            merged.items()
-        )
-    ]
+    rows = []
+    for entry, (provider, event_id, first, last, count) in sorted(merged.items()):
+        first_text = time(first)
+        last_text = first_text if last is first else time(last)  # one event: one time
+        rows.append((*entry, provider, event_id, first_text, last_text, count))
     driver_executemany(conn, _upsert(conn.dialect.name), _COLUMNS, rows)
 
 
