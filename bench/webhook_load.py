@@ -514,6 +514,7 @@ def run(
             (args.profile / f"{workload.name}-{mode}.log").write_text(log)
     ok = sorted(lat for lat, status in zip(latencies, statuses, strict=True) if status == 200)
     requests = len(workload.requests)
+    steady = steady_state(latencies, statuses, rate, workload.events / requests)
     return {
         "scenario": workload.name,
         "mode": mode,
@@ -532,11 +533,42 @@ def run(
         "p99_ms": round(percentile(ok, 0.99) * 1000, 2),
         "max_ms": round(ok[-1] * 1000, 2) if ok else None,
         "mean_ms": round(statistics.fmean(ok) * 1000, 2) if ok else None,
+        **steady,
         "server_cpu_s": round(server_cpu, 2),
         "client_cpu_s": round(client_cpu, 2),
         "loadavg_after": [round(x, 2) for x in load],
         "writer": groups,
         "store": check,
+    }
+
+
+def steady_state(
+    latencies: list[float], statuses: list[int], rate: float | None, per_request: float
+) -> dict[str, Any]:
+    """Rate mode: did the server keep up? Requests are indexed in send order, the ``i``-th
+    scheduled at ``i / rate`` and answered ``latency`` later. The overall rate divides by the
+    time to the *last* answer, so even a server that keeps up shows the offered rate less
+    its latency at the end (28,600 events/s for 30,000 offered over 10 s at 500 ms). Here:
+
+    * ``steady_events_per_s``: events answered per second between the middle answers of the
+      second and the fourth fifth of the requests (the median completion time of each
+      window): the offered rate if the server keeps up, less if a queue builds;
+    * ``p50_first_ms`` / ``p50_last_ms``: median latency of the first and the last fifth:
+      about equal if the server keeps up, growing if not."""
+    n = len(latencies)
+    if rate is None or n < 20 or any(status != 200 for status in statuses):
+        return {}
+    done = [i / rate + latency for i, latency in enumerate(latencies)]
+    fifth = n // 5
+
+    def middle(start: int) -> float:
+        return statistics.median(done[start : start + fifth])
+
+    early, late = middle(fifth), middle(3 * fifth)
+    return {
+        "steady_events_per_s": round(2 * fifth * per_request / (late - early), 1),
+        "p50_first_ms": round(statistics.median(latencies[:fifth]) * 1000, 2),
+        "p50_last_ms": round(statistics.median(latencies[-fifth:]) * 1000, 2),
     }
 
 
@@ -631,6 +663,12 @@ def main() -> None:
             f"{r['server_cpu_s']:7.1f} {r['client_cpu_s']:7.1f}  "
             f"{'ok' if r['store']['ok'] else r['store']}"
         )
+        if "steady_events_per_s" in r:
+            print(
+                f"{'':22} steady state: {r['steady_events_per_s']:,.0f} events/s, median "
+                f"latency {r['p50_first_ms']:.0f} ms (first fifth) to {r['p50_last_ms']:.0f} ms "
+                "(last fifth)"
+            )
     print(f"results: {out}")
 
 
