@@ -52,8 +52,9 @@ def test_a_batch_block_holds_every_payload_in_order_across_chunks() -> None:
 
 
 def test_rows_come_in_key_order_with_their_minutes_and_the_first_of_a_key_first() -> None:
-    """Rows are sorted by (provider, event_id) for the unique index; each keeps its minute,
-    and of two events with one key the first given stays first (the one the store keeps)."""
+    """Rows are sorted by event id for the unique index (provider, event_id); each keeps its
+    minute, and of two events with one key the first given stays first (the one the store
+    keeps)."""
     events = [_event(n) for n in (5, 300, 12, 7, 4000, 12)]
     events[-1] = dataclasses.replace(events[-1], timestamp=T0 + timedelta(hours=2))
     batch = RowMaker(None).prepare(events)

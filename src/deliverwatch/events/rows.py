@@ -257,17 +257,18 @@ class RowMaker:
 def _in_key_order(
     rows: list[tuple[Any, ...]], minutes: list[int]
 ) -> tuple[list[tuple[Any, ...]], list[int]]:
-    """``rows`` (and their ``minutes``) in the order of the events' unique key, (provider,
-    event_id). Ids are random, so in arrival order each row lands on another page of the
-    unique index; in key order a batch's inserts walk the index from one end to the other
-    (measured: 15-20% less time in SQLite's executemany of a 10,000-event batch, for about
-    0.5 µs an event here). The sort is stable: of two rows with one key, the first stays
-    first, and is the one stored."""
-    order = sorted(range(len(rows)), key=list(map(_KEY, rows)).__getitem__)
+    """``rows`` (and their ``minutes``) in the order of their event ids. Ids are random, so in
+    arrival order each row lands on another page of the unique index, (provider, event_id);
+    in id order a batch's inserts walk it from one end to the other (measured: 10-15% less
+    time in SQLite's executemany of a 10,000-event batch, for 0.9 µs an event here). A batch
+    nearly always has one provider; sorting by the id alone costs half as much as by the
+    pair. The sort is stable: of two rows with one key, the first stays first, and is the
+    one stored."""
+    order = sorted(range(len(rows)), key=list(map(_EVENT_ID, rows)).__getitem__)
     return [rows[i] for i in order], [minutes[i] for i in order]
 
 
-_KEY = itemgetter(0, 1)  # a row's (provider, event_id): see store.events.EVENT_COLUMNS
+_EVENT_ID = itemgetter(1)  # see store.events.EVENT_COLUMNS
 
 
 def _utc(moment: datetime) -> datetime:
