@@ -25,6 +25,10 @@ C = ["-c", "c.yml"]
             ["ingest", "-f", "json", "--config=d.yaml", "--provider", "ses", "--", "-odd.json"],
             ("ses", None, "d.yaml", "-odd.json"),
         ),
+        (  # the last of an option's names wins, as in click
+            ["ingest", "--config", "a.yml", "--provider", "ses", "-c", "b.yml", "a.json"],
+            ("ses", None, "b.yml", "a.json"),
+        ),
         (["ingest", "--provider", "sendgrid", "--source", "sg", "a.json"], None),
         (["ingest", "--provider", "sendgrid", "--verify", "a.json"], None),
         (["ingest", "--provider", "sendgrid", "--help"], None),

@@ -172,3 +172,26 @@ def test_readers_main_started_for_other_settings_are_stopped(
     assert code == 0, out
     assert not guessed.children and reader._prestarted is None
     assert json.loads(out)[0]["inserted"] == n
+
+
+def test_readers_main_started_are_stopped_when_the_command_fails_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A configuration error ends the command before it takes the readers: main stops them."""
+    from deliverwatch.events import reader
+
+    path = tmp_path / "big.json"
+    _big_file(path)
+    broken = tmp_path / "deliverwatch.yaml"
+    broken.write_text(f"database_url: sqlite:///{tmp_path / 'dw.db'}\nno_such_key: 1\n")
+    started: list[FileReading] = []
+    start = FileReading.start
+
+    def recorded(*args: Any, **kwargs: Any) -> FileReading:
+        started.append(start(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(FileReading, "start", recorded)
+    code = _main(monkeypatch, "ingest", "--provider", "sendgrid", "-c", str(broken), str(path))
+    assert code == 2, capsys.readouterr()
+    assert len(started) == 1 and not started[0].children and reader._prestarted is None

@@ -22,8 +22,14 @@ if TYPE_CHECKING:
 def main() -> None:
     from deliverwatch.cli.prestart import prestart
 
-    prestart(sys.argv[1:])
-    _app()()
+    started = prestart(sys.argv[1:])
+    try:
+        _app()()
+    finally:
+        if started:  # readers the command did not take (it failed first) are stopped
+            from deliverwatch.events.reader import discard_prestarted
+
+            discard_prestarted()
 
 
 def _app() -> Typer:

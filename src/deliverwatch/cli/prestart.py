@@ -17,8 +17,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: ingest's options that take a value and that the readers depend on or may ignore.
-_VALUED = {"--provider", "--domain", "--config", "-c", "--format", "-f"}
+#: ingest's options that take a value and that the readers depend on or may ignore, by each
+#: of their names (the last one given wins, as in click).
+_VALUED = {
+    "--provider": "--provider",
+    "--domain": "--domain",
+    "--config": "--config",
+    "-c": "--config",
+    "--format": "--format",
+    "-f": "--format",
+}
 
 
 def ingest_arguments(argv: list[str]) -> tuple[str, str | None, Path | None, Path] | None:
@@ -36,24 +44,26 @@ def ingest_arguments(argv: list[str]) -> tuple[str, str | None, Path | None, Pat
             files.append(word)
             continue
         name, equals, value = word.partition("=")
-        if name not in _VALUED:
+        if (option := _VALUED.get(name)) is None:
             return None  # --source, --verify, --help, or an option added later
         if not equals:
             value = next(rest, "")
-        values[name] = value
+        values[option] = value
     provider = values.get("--provider")
     if not provider or not files or files[0] == "-":
         return None
-    config = values.get("--config", values.get("-c"))
+    config = values.get("--config")
     domain = values.get("--domain") or None
     return provider, domain, Path(config) if config else None, Path(files[0])
 
 
-def prestart(argv: list[str]) -> None:
-    """Start the readers of ``ingest``'s first file, if the arguments say so for certain."""
+def prestart(argv: list[str]) -> bool:
+    """Start the readers of ``ingest``'s first file, if the arguments say so for certain;
+    whether they were (``events.reader.discard_prestarted`` stops them if no command takes
+    them)."""
     arguments = ingest_arguments(argv)
     if arguments is None:
-        return
+        return False
     provider, domain, config, first = arguments
     from deliverwatch.configfile import guess_database_url
     from deliverwatch.events.providers import PROVIDERS
@@ -62,5 +72,5 @@ def prestart(argv: list[str]) -> None:
 
     url = guess_database_url(config, os.environ)
     if url is None or provider not in PROVIDERS:
-        return
-    start_readers(url, provider, file_source(provider, domain), first)
+        return False
+    return start_readers(url, provider, file_source(provider, domain), first)

@@ -19,7 +19,6 @@ such place near its middle (one pretty-printed array, CSV) is read by one reader
 
 from __future__ import annotations
 
-import atexit
 import gc
 import os
 import pickle
@@ -256,16 +255,23 @@ def peek_events_from(database: Path) -> int | None:
 _prestarted: FileReading | None = None
 
 
-def prestart(database_url: str, provider: str, source: SourceSettings, path: Path) -> None:
+def prestart(database_url: str, provider: str, source: SourceSettings, path: Path) -> bool:
     """:func:`start_early`, as the very first thing the command line does (``cli.prestart``):
     from a guess of the store and the source the command's arguments will make, before the
     command line and the configuration are imported (their second is the readers' head
     start). ``start_early`` hands the readers on if the command asks for the same."""
     global _prestarted
-    reading = start_early(database_url, provider, source, path)
+    discard_prestarted()
+    _prestarted = start_early(database_url, provider, source, path)
+    return _prestarted is not None
+
+
+def discard_prestarted() -> None:
+    """Stop readers :func:`prestart` started that no command took (it failed before)."""
+    global _prestarted
+    reading, _prestarted = _prestarted, None
     if reading is not None:
-        atexit.register(reading.close)  # the command may fail before it takes them
-        _prestarted = reading
+        reading.close()
 
 
 def start_early(

@@ -47,7 +47,7 @@ VALUE: dict[EventType | BounceClass, str] = {
 }
 _CACHE_LIMIT = 4096  # entries of the tags and minute caches of one ingest
 
-#: (provider, message key, kind) → (Unix second, sending domain, mailbox provider).
+#: (provider, message key, kind): the key of a first-open (first-click) marker.
 MarkerKey = tuple[str, str, str]
 
 
