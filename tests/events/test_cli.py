@@ -21,6 +21,20 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[FileReading]:
+    """Every FileReading.start of the test, in order (the readers are real)."""
+    readings: list[FileReading] = []
+    start = FileReading.start
+
+    def recorded(*args: Any, **kwargs: Any) -> FileReading:
+        readings.append(start(*args, **kwargs))
+        return readings[-1]
+
+    monkeypatch.setattr(FileReading, "start", recorded)
+    return readings
+
+
 def run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.output
@@ -91,20 +105,12 @@ def _big_file(path: Path) -> int:
 
 
 def test_a_big_file_is_read_by_readers_started_before_the_store(
-    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    config: Path, tmp_path: Path, started: list[FileReading]
 ) -> None:
     """Past 4 MB, readers start before the store is opened (events.reader.start_early), and
     what they read is stored once, with its payloads."""
     path = tmp_path / "big.json"
     n = _big_file(path)
-    started: list[FileReading] = []
-    start = FileReading.start
-
-    def recorded(*args: Any, **kwargs: Any) -> FileReading:
-        started.append(start(*args, **kwargs))
-        return started[-1]
-
-    monkeypatch.setattr(FileReading, "start", recorded)
     args = ("ingest", "--provider", "sendgrid", "--domain", "shop.test", "-c", str(config))
     code, out = run(*args, "--format", "json", str(path))
     assert code == 0, out
@@ -129,20 +135,13 @@ def test_main_starts_a_big_files_readers_first_and_the_command_takes_them(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    started: list[FileReading],
 ) -> None:
     """``main`` starts the readers from the arguments before the command line is imported
     (cli.prestart); the command, configured, takes them. (Were the guess of the store wrong,
     the store would check the readers' horizon: tests/store/test_bulk.py.)"""
     path = tmp_path / "big.json"
     n = _big_file(path)
-    started: list[FileReading] = []
-    start = FileReading.start
-
-    def recorded(*args: Any, **kwargs: Any) -> FileReading:
-        started.append(start(*args, **kwargs))
-        return started[-1]
-
-    monkeypatch.setattr(FileReading, "start", recorded)
     args = ("ingest", "--provider", "sendgrid", "--domain", "Shop.test", f"--config={config}")
     code = _main(monkeypatch, *args, "-f", "json", "--", str(path))
     out = capsys.readouterr().out
@@ -175,7 +174,10 @@ def test_readers_main_started_for_other_settings_are_stopped(
 
 
 def test_readers_main_started_are_stopped_when_the_command_fails_first(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    started: list[FileReading],
 ) -> None:
     """A configuration error ends the command before it takes the readers: main stops them."""
     from deliverwatch.events import reader
@@ -184,14 +186,6 @@ def test_readers_main_started_are_stopped_when_the_command_fails_first(
     _big_file(path)
     broken = tmp_path / "deliverwatch.yaml"
     broken.write_text(f"database_url: sqlite:///{tmp_path / 'dw.db'}\nno_such_key: 1\n")
-    started: list[FileReading] = []
-    start = FileReading.start
-
-    def recorded(*args: Any, **kwargs: Any) -> FileReading:
-        started.append(start(*args, **kwargs))
-        return started[-1]
-
-    monkeypatch.setattr(FileReading, "start", recorded)
     code = _main(monkeypatch, "ingest", "--provider", "sendgrid", "-c", str(broken), str(path))
     assert code == 2, capsys.readouterr()
     assert len(started) == 1 and not started[0].children and reader._prestarted is None
