@@ -7,6 +7,7 @@ and a DST change without sleeping.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -39,3 +40,16 @@ class FakeClock:
 
     def set(self, moment: datetime) -> None:
         self._now = moment.astimezone(UTC)
+
+
+def epoch_floor(moment: datetime) -> int:
+    """``moment`` in whole Unix seconds, rounded down: the start of a window."""
+    return math.floor(moment.timestamp())
+
+
+def epoch_ceil(moment: datetime) -> int:
+    """``moment`` in whole Unix seconds, rounded up: the (exclusive) end of a window.
+
+    ``int()`` would round ``12:01:00.3`` down to ``12:01:00`` and so leave out an event
+    stored at ``12:01:00.1``, in the window's last minute."""
+    return math.ceil(moment.timestamp())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -50,5 +51,5 @@ def minute(moment: datetime) -> int:
 def raw_counts(events: list[Event], since: datetime, until: datetime) -> Counter[str]:
     """Event types counted by hand over every minute bucket overlapping ``[since, until)``."""
     start = minute(since)
-    end = -(-int(until.timestamp()) // 60) * 60
+    end = -(-math.ceil(until.timestamp()) // 60) * 60
     return Counter(e.type.value for e in events if start <= minute(e.timestamp) < end)

@@ -204,6 +204,26 @@ def test_domain_filter_and_events_without_a_domain(conn: Connection) -> None:
     assert stats(conn, domain="other.test", since=T0, until=until, by="provider") == []
 
 
+def test_a_window_ending_a_fraction_into_a_minute_counts_that_minute(conn: Connection) -> None:
+    # The service asks for "the last 24h" at a moment like 12:01:00.3; an event stored at
+    # 12:01:00.1 is in the window, though the window's end in whole seconds is 12:01:00.
+    minute_start = T0 + timedelta(days=1, hours=12, minutes=1)
+    insert_events(
+        conn,
+        [
+            event("delivered", minute_start + timedelta(milliseconds=100)),
+            event("delivered", minute_start - timedelta(seconds=1)),
+        ],
+    )
+    until = minute_start + timedelta(milliseconds=300)
+    assert (
+        stats(conn, domain="shop.test", since=until - timedelta(days=1), until=until)[0].delivered
+        == 2
+    )
+    exact = stats(conn, domain="shop.test", since=T0, until=minute_start)[0]
+    assert exact.delivered == 1  # an end on the whole minute leaves that minute out
+
+
 def test_bad_arguments_are_refused(conn: Connection) -> None:
     naive = datetime(2025, 3, 10)
     with pytest.raises(ValueError, match="timezone-aware"):

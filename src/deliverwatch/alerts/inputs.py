@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from deliverwatch.alerts.detectors import Point
 from deliverwatch.alerts.signals import PlacementPoint
+from deliverwatch.clock import epoch_ceil, epoch_floor
 from deliverwatch.dmarc.summary import Volume
 from deliverwatch.store.rollups import DAY, HOUR, MINUTE, Horizons, read_horizons
 from deliverwatch.store.schema import rollup_day, rollup_hour, rollup_minute, rollup_series
@@ -98,7 +99,7 @@ def domain_totals(
     whole hour and the window read up to the end of ``until``'s hour (nothing is stored
     later than now). A domain's ``sent`` is taken per ESP over the domain's whole traffic,
     as ``stats`` computes it."""
-    spans = hour_window_spans(int(since.timestamp()), int(until.timestamp()), read_horizons(conn))
+    spans = hour_window_spans(epoch_floor(since), epoch_ceil(until), read_horizons(conn))
     raw = _fetch(conn, since, until, per_provider=True, spans=spans)
     by_provider: dict[Key, Counts] = {}
     merged: dict[str, dict[str, list[int]]] = {}
@@ -128,7 +129,7 @@ def _fetch(
 ) -> dict[Key, dict[str, list[int]]]:
     """Key → ESP → summed counts (``_SUMS`` order), one grouped query per bucket range
     (``spans`` given: those, a sign -1 subtracting)."""
-    start, end = int(since.timestamp()), int(until.timestamp())
+    start, end = epoch_floor(since), epoch_ceil(until)
     if spans is None:
         if step is None:
             ranges = plan_window(start, end, read_horizons(conn)).ranges

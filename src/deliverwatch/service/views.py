@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from deliverwatch.clock import Clock
+from deliverwatch.clock import Clock, epoch_ceil
 from deliverwatch.config import Config
 from deliverwatch.service import readers
 from deliverwatch.service.readers import AuditRecord, ScoreRecord, iso
@@ -357,7 +357,7 @@ def _dmarc(conn: Connection, domain: str, since: datetime, until: datetime) -> D
     first = int(since.timestamp()) - int(since.timestamp()) % DAY
     by_day = {day.day: day for day in days}
     points = []
-    for start in range(first, int(until.timestamp()), DAY):
+    for start in range(first, epoch_ceil(until), DAY):
         found = by_day.get(start)
         if found is None or not found.messages:
             points.append(Point(_datetime(start), None))

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from deliverwatch.clock import epoch_ceil
 from deliverwatch.dmarc.aggregate import AggregateReader
 from deliverwatch.dmarc.days import DAY, DaySpreader, SpanError, day_of
 from deliverwatch.dmarc.errors import AggregateError
@@ -377,7 +378,7 @@ def read_volumes(
     if since is not None:
         query = query.where(table.c.day >= day_of(int(since.timestamp())))
     if until is not None:
-        query = query.where(table.c.day < int(until.timestamp()))
+        query = query.where(table.c.day < epoch_ceil(until))
     return [
         Volume(
             domain=row[0],
@@ -454,7 +455,7 @@ def read_days(
     if since is not None:
         query = query.where(table.c.day >= day_of(int(since.timestamp())))
     if until is not None:
-        query = query.where(table.c.day < int(until.timestamp()))
+        query = query.where(table.c.day < epoch_ceil(until))
     return [
         DayVolume(int(day), str(name), str(ip), int(n or 0), int(p or 0), int(d or 0), int(s or 0))
         for day, name, ip, n, p, d, s in conn.execute(query)

@@ -23,6 +23,7 @@ from typing import Any, Literal, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from deliverwatch.clock import epoch_ceil
 from deliverwatch.store.rollups import DAY, HOUR, MINUTE, read_horizons
 from deliverwatch.store.schema import (
     dmarc_reports,
@@ -290,7 +291,7 @@ def _dmarc_window(domain: str, since: datetime, until: datetime) -> list[sa.Colu
     return [
         table.c.domain == _domain(domain),
         table.c.day >= start - start % DAY,
-        table.c.day < int(until.timestamp()),
+        table.c.day < epoch_ceil(until),
     ]
 
 

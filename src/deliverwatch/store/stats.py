@@ -30,6 +30,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from deliverwatch.clock import epoch_ceil, epoch_floor
 from deliverwatch.events.model import BounceClass, EventType
 from deliverwatch.store.rollups import (
     DAY,
@@ -242,7 +243,7 @@ def stats(
         raise ValueError("until must be after since")
     if by is not None and by not in BY_VALUES:
         raise ValueError(f"by must be one of {', '.join(BY_VALUES)}")
-    plan = plan_window(int(since.timestamp()), int(until.timestamp()), read_horizons(conn))
+    plan = plan_window(epoch_floor(since), epoch_ceil(until), read_horizons(conn))
     totals = _query(conn, plan, domain, by)
     window = (_datetime(plan.since), _datetime(plan.until))
     if by is None:
