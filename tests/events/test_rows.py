@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from deliverwatch.events.model import Event, EventType
-from deliverwatch.events.rows import RAW_CHUNK, RowMaker
+from deliverwatch.events.rows import RAW_CHUNK, RowMaker, minute_of
 
 T0 = datetime(2025, 3, 10, tzinfo=UTC)
 
@@ -51,16 +51,27 @@ def test_a_batch_block_holds_every_payload_in_order_across_chunks() -> None:
     assert json.dumps(events[3].raw, indent=1).encode() in batch.raw_block
 
 
-def test_rows_come_in_key_order_with_their_minutes_and_the_first_of_a_key_first() -> None:
-    """Rows are sorted by event id for the unique index (provider, event_id); each keeps its
-    minute, and of two events with one key the first given stays first (the one the store
-    keeps)."""
+def test_rows_come_in_key_order_and_the_first_of_a_key_first() -> None:
+    """Rows are sorted by event id for the unique index (provider, event_id); of two events
+    with one key the first given stays first (the one the store keeps)."""
     events = [_event(n) for n in (5, 300, 12, 7, 4000, 12)]
     events[-1] = dataclasses.replace(events[-1], timestamp=T0 + timedelta(hours=2))
     batch = RowMaker(None).prepare(events)
     keys = [(row[0], row[1]) for row in batch.rows]
     assert keys == sorted(keys)
-    for row, minute in zip(batch.rows, batch.minutes, strict=True):
-        assert row[3].startswith(datetime.fromtimestamp(minute, UTC).strftime("%Y-%m-%d %H:%M"))
     twelves = [row[3] for row in batch.rows if row[1] == "e12"]
     assert twelves == sorted(twelves)  # the earlier event, given first, comes first
+
+
+def test_the_minute_of_a_row_is_read_back_from_its_time_as_either_driver_takes_it() -> None:
+    """The store counts a batch's new rows into the rollups from their times when some of the
+    batch was stored before: the minute read back is the one the rollups were counted in."""
+    moments = [
+        T0 + timedelta(seconds=s, microseconds=m) for s, m in ((0, 0), (59, 999_999), (3661, 5))
+    ]
+    for maker in (RowMaker(None), RowMaker(None, time=lambda moment: moment)):  # SQLite, PostgreSQL
+        events = [dataclasses.replace(_event(n), timestamp=at) for n, at in enumerate(moments)]
+        batch = maker.prepare(events)
+        minutes = sorted(minute_of(row[3]) for row in batch.rows)
+        assert minutes == sorted(int(at.timestamp()) // 60 * 60 for at in moments)
+        assert set(minutes) == {m for counts in batch.counts.values() for m in counts}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -10,7 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from deliverwatch.store import begin_write, create_engine
-from deliverwatch.store.engine import SQLITE_BUSY_TIMEOUT_MS, _take_turn, engine_url
+from deliverwatch.store.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_PAGE_SIZE,
+    _take_turn,
+    engine_url,
+)
 
 
 def test_sqlite_connections_are_wal_full_sync_with_busy_timeout_and_foreign_keys(
@@ -31,6 +37,32 @@ def test_sqlite_connections_are_wal_full_sync_with_busy_timeout_and_foreign_keys
         "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
         "foreign_keys": 1,
     }
+
+
+def test_a_new_sqlite_store_gets_big_pages_and_an_existing_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    older = tmp_path / "older.db"
+    with sqlite3.connect(older) as made:  # as a store made before the change: 4 KB pages
+        made.execute("PRAGMA journal_mode=WAL")
+        made.execute("CREATE TABLE kept (n INTEGER)")
+        made.execute("INSERT INTO kept VALUES (7)")
+    sizes = {}
+    for path in (tmp_path / "new.db", older):
+        engine = create_engine(f"sqlite:///{path}")
+        try:
+            with begin_write(engine) as conn:
+                conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS kept (n INTEGER)")
+                conn.exec_driver_sql("INSERT INTO kept VALUES (8)")
+            with engine.connect() as conn:
+                sizes[path.name] = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+                assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
+        finally:
+            engine.dispose()
+    assert sizes == {"new.db": SQLITE_PAGE_SIZE, "older.db": 4096}
+    with sqlite3.connect(older) as check:
+        assert check.execute("SELECT n FROM kept ORDER BY n").fetchall() == [(7,), (8,)]
 
 
 def test_sqlite_reads_are_not_blocked_by_a_writer(tmp_path: Path) -> None:

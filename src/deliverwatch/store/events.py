@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
 from deliverwatch.events.model import Event
-from deliverwatch.events.rows import BATCH_SIZE, Batch, RowMaker
+from deliverwatch.events.rows import BATCH_SIZE, Batch, RowMaker, minute_of
 from deliverwatch.store.engine import (
     bind_processor,
     bulk_page_cache,
@@ -228,14 +228,14 @@ def _count_new(deltas: RollupDeltas, batch: Batch, fresh: set[tuple[str, str]]) 
     """Count the rows of ``batch`` that were stored (``fresh``), each once: the slow path of
     ``write``, for batches that held events stored before (or twice)."""
     counted: set[tuple[str, str]] = set()
-    for row, minute in zip(batch.rows, batch.minutes, strict=True):
+    for row in batch.rows:
         key = (row[0], row[1])
         if key not in fresh or key in counted:
             continue
         counted.add(key)
         # provider, type, mailbox provider, sending domain, bounce class: see EVENT_COLUMNS
         series = (row[7] or "", row[6], row[0], row[2], row[9] or "")
-        deltas.add(series, minute)
+        deltas.add(series, minute_of(row[3]))
 
 
 #: The events columns insert_events binds per row, in table order (id and received_at are
@@ -336,7 +336,7 @@ def _count_first_engagements(conn: Connection, markers: _Markers, deltas: Rollup
             }
         )
     columns = ("provider", "message_key", "kind", "first_at", "sending_domain", "mailbox_provider")
-    created.sort()  # in primary-key order: see rows._in_key_order
+    created.sort()  # in primary-key order: see the sort in rows.RowMaker.prepare
     driver_executemany(conn, sa.insert(table), columns, created)
     if moves:
         conn.execute(

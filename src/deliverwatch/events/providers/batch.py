@@ -33,6 +33,11 @@ from deliverwatch.events.providers.base import (
 from deliverwatch.events.providers.jsonfields import load_json
 from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_items
 
+#: "item 0", "item 1", …: the locations of a request's items, made once (a batch of 500
+#: would otherwise format 500 strings that only an error message reads).
+_WHERE_MADE = 1024
+_WHERE = [f"item {index}" for index in range(_WHERE_MADE)]
+
 
 class BatchProvider(Provider):
     """A provider whose request body holds items (a JSON array, or one JSON object)."""
@@ -50,8 +55,10 @@ class BatchProvider(Provider):
 
     def parse(self, request: WebhookRequest, source: SourceSettings) -> Parsed:
         events: list[Event] = []
+        item_events = self.item_events
         for index, item in enumerate(self.items(request)):
-            events.extend(self.item_events(item, source, f"item {index}", request))
+            where = _WHERE[index] if index < _WHERE_MADE else f"item {index}"
+            events += item_events(item, source, where, request)
         return Parsed(events)
 
     def iter_file(self, stream: IO[bytes], source: SourceSettings) -> Iterator[Event]:
@@ -107,7 +114,7 @@ def build_event(
         bounce_class,
         smtp_status,
         diagnostic,
-        tuple(dict.fromkeys(tags)),
+        tags if isinstance(tags, tuple) and len(tags) < 2 else tuple(dict.fromkeys(tags)),
         campaign,
         ip,
         raw,
