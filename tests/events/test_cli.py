@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -125,9 +129,31 @@ def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     from deliverwatch.cli import main
 
     monkeypatch.setattr("sys.argv", ["deliverwatch", *args])
-    with pytest.raises(SystemExit) as stopped:
-        main()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main()
+    finally:
+        gc.unfreeze()  # main freezes what is alive for the process's exit: not this one's
     return int(stopped.value.code or 0)
+
+
+def test_a_command_run_by_main_closes_its_store_before_exiting(
+    config: Path, tmp_path: Path
+) -> None:
+    """main closes the stores before the process exits (it freezes the rest for the exit,
+    cli._before_exit): SQLite's last connection checkpoints the WAL and removes it, and
+    nothing is left for the next process to recover."""
+    path = tmp_path / "big.json"
+    n = _big_file(path)
+    db = tmp_path / "dw.db"
+    command = [sys.executable, "-m", "deliverwatch", "ingest", "--provider", "sendgrid"]
+    command += ["--domain", "shop.test", "-c", str(config), "-f", "json", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["inserted"] == n
+    assert db.exists() and not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()
+    with sqlite3.connect(db) as check:
+        assert check.execute("SELECT count(*) FROM events").fetchone() == (n,)
 
 
 def test_main_starts_a_big_files_readers_first_and_the_command_takes_them(

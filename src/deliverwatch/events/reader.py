@@ -365,6 +365,7 @@ def main(argv: list[str]) -> None:
     job = ReadJob(*pickle.load(sys.stdin.buffer))  # noqa: S301  (our parent's own job)
     gc.set_threshold(50_000, 20, 100)  # a process of its own that makes millions of tuples
     prepare_in_child(Pipe(int(argv[0]), readable=False), job)
+    gc.freeze()  # done: no collections through it all at exit (see cli._before_exit)
 
 
 if __name__ == "__main__":

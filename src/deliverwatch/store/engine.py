@@ -26,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -66,15 +67,31 @@ def create_engine(url: str | URL, *, echo: bool = False) -> Engine:
         engine = sa.create_engine(parsed, echo=echo)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    if backend == "postgresql":
-        return sa.create_engine(
+    elif backend == "postgresql":
+        engine = sa.create_engine(
             parsed,
             echo=echo,
             pool_pre_ping=True,
             connect_args={"application_name": "deliverwatch"},
         )
-    raise ValueError(f"database_url: unsupported database {backend!r} (use sqlite or postgresql)")
+    else:
+        raise ValueError(
+            f"database_url: unsupported database {backend!r} (use sqlite or postgresql)"
+        )
+    _ENGINES.add(engine)
+    return engine
+
+
+#: The engines made here that are still alive, for :func:`dispose_engines`.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of every engine still alive: what a process does before
+    it exits without the interpreter's garbage collection (``cli.main``). On SQLite the last
+    connection to close checkpoints the WAL into the file and removes it."""
+    for engine in list(_ENGINES):
+        engine.dispose()
 
 
 @contextmanager
