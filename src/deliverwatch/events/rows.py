@@ -263,7 +263,8 @@ _EVENT_ID = itemgetter(1)  # see store.events.EVENT_COLUMNS
 
 def minute_of(when: Any) -> int:
     """The minute bucket (Unix seconds) of a row's time as the driver takes it: SQLite's text
-    (``2025-03-10 12:30:15.000000``, UTC) or a timezone-aware datetime."""
+    (``2025-03-10 12:30:15.000000``, UTC) or a timezone-aware datetime (``RowMaker`` makes
+    either; a naive one would be read as local time)."""
     moment: datetime = (
         datetime.fromisoformat(when[:16]).replace(tzinfo=UTC) if isinstance(when, str) else when
     )

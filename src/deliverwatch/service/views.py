@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from deliverwatch.clock import Clock, epoch_ceil
+from deliverwatch.clock import Clock, epoch_ceil, epoch_floor
 from deliverwatch.config import Config
 from deliverwatch.service import readers
 from deliverwatch.service.readers import AuditRecord, ScoreRecord, iso
@@ -354,7 +354,8 @@ def _providers(
 def _dmarc(conn: Connection, domain: str, since: datetime, until: datetime) -> DmarcPanel:
     days = dmarc_days(conn, domain, since, until)
     sources, count = dmarc_sources(conn, domain, since, until)
-    first = int(since.timestamp()) - int(since.timestamp()) % DAY
+    since_epoch = epoch_floor(since)
+    first = since_epoch - since_epoch % DAY
     by_day = {day.day: day for day in days}
     points = []
     for start in range(first, epoch_ceil(until), DAY):

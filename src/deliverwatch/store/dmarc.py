@@ -19,7 +19,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from deliverwatch.clock import epoch_ceil
+from deliverwatch.clock import epoch_ceil, epoch_floor
 from deliverwatch.dmarc.aggregate import AggregateReader
 from deliverwatch.dmarc.days import DAY, DaySpreader, SpanError, day_of
 from deliverwatch.dmarc.errors import AggregateError
@@ -376,7 +376,7 @@ def read_volumes(
     if domain:
         query = query.where(_domain_filter(table.c.domain, domain.lower().rstrip(".")))
     if since is not None:
-        query = query.where(table.c.day >= day_of(int(since.timestamp())))
+        query = query.where(table.c.day >= day_of(epoch_floor(since)))
     if until is not None:
         query = query.where(table.c.day < epoch_ceil(until))
     return [
@@ -415,7 +415,7 @@ def count_reports(
         )
     if since is not None:
         query = query.where(
-            table.c.end_at >= datetime.fromtimestamp(day_of(int(since.timestamp())), UTC)
+            table.c.end_at >= datetime.fromtimestamp(day_of(epoch_floor(since)), UTC)
         )
     if until is not None:
         query = query.where(table.c.begin_at < until)
@@ -453,7 +453,7 @@ def read_days(
     if domain:
         query = query.where(_domain_filter(table.c.domain, domain.lower().rstrip(".")))
     if since is not None:
-        query = query.where(table.c.day >= day_of(int(since.timestamp())))
+        query = query.where(table.c.day >= day_of(epoch_floor(since)))
     if until is not None:
         query = query.where(table.c.day < epoch_ceil(until))
     return [

@@ -43,6 +43,10 @@ from deliverwatch.events.rows import sqlite_time
 
 #: Milliseconds a SQLite writer waits for the lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: The page size of a new SQLite store (see the module docstring).
+SQLITE_PAGE_SIZE = 16_384
+#: The engines made here that are still alive, for :func:`dispose_engines`.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 _BEGIN_OPTION = "deliverwatch_sqlite_begin"
 #: The PostgreSQL advisory lock key store writers share ("dw-write" in ASCII).
 WRITER_LOCK_KEY = 0x64772D7772697465
@@ -80,10 +84,6 @@ def create_engine(url: str | URL, *, echo: bool = False) -> Engine:
         )
     _ENGINES.add(engine)
     return engine
-
-
-#: The engines made here that are still alive, for :func:`dispose_engines`.
-_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def dispose_engines() -> None:
@@ -167,10 +167,6 @@ def _take_turn(path: str, timeout: float) -> int | None:
             return fd
         abandoned = True
     return None
-
-
-#: The page size of a new SQLite store (see the module docstring).
-SQLITE_PAGE_SIZE = 16_384
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from deliverwatch.clock import epoch_ceil
+from deliverwatch.clock import epoch_ceil, epoch_floor
 from deliverwatch.store.rollups import DAY, HOUR, MINUTE, read_horizons
 from deliverwatch.store.schema import (
     dmarc_reports,
@@ -287,7 +287,7 @@ def dmarc_sources(
 
 def _dmarc_window(domain: str, since: datetime, until: datetime) -> list[sa.ColumnElement[bool]]:
     table = dmarc_rollup_day
-    start = int(since.timestamp())
+    start = epoch_floor(since)
     return [
         table.c.domain == _domain(domain),
         table.c.day >= start - start % DAY,

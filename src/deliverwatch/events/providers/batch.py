@@ -35,8 +35,8 @@ from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_item
 
 #: "item 0", "item 1", …: the locations of a request's items, made once (a batch of 500
 #: would otherwise format 500 strings that only an error message reads).
-_WHERE_MADE = 1024
-_WHERE = [f"item {index}" for index in range(_WHERE_MADE)]
+_WHERE_COUNT = 1024
+_WHERE = [f"item {index}" for index in range(_WHERE_COUNT)]
 
 
 class BatchProvider(Provider):
@@ -57,7 +57,7 @@ class BatchProvider(Provider):
         events: list[Event] = []
         item_events = self.item_events
         for index, item in enumerate(self.items(request)):
-            where = _WHERE[index] if index < _WHERE_MADE else f"item {index}"
+            where = _WHERE[index] if index < _WHERE_COUNT else f"item {index}"
             events += item_events(item, source, where, request)
         return Parsed(events)
 
@@ -114,6 +114,7 @@ def build_event(
         bounce_class,
         smtp_status,
         diagnostic,
+        # No tag or one: nothing to deduplicate, and the tuple can be kept as it is.
         tags if isinstance(tags, tuple) and len(tags) < 2 else tuple(dict.fromkeys(tags)),
         campaign,
         ip,
