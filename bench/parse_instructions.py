@@ -9,10 +9,13 @@ SendGrid file of ``ingest_file.py``:
 
 * ``parse``: ``SendGrid.parse`` of webhook bodies of 500 items (JSON decoding included);
 * ``prepare``: ``RowMaker.prepare`` of those events (rows, rollup counts, raw block);
-* ``json``: the JSON decoding alone.
+* ``json``: the JSON decoding alone;
+* ``insert``: ``EventWriter.write`` of those rows into a new SQLite store, in one
+  transaction not committed (the driver's ``executemany``, rollups, markers, suppressions).
 
     .venv/bin/python bench/parse_instructions.py                 # 5,000 events, this tree
     .venv/bin/python bench/parse_instructions.py --src /path/to/other/checkout/src
+    .venv/bin/python bench/parse_instructions.py --phases insert
 
 Needs valgrind (Debian: ``apt-get install valgrind``); about 20 s a phase.
 """
@@ -26,9 +29,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("parse", "prepare", "json")
+PHASES = ("parse", "prepare", "json", "insert")
 
 
 def child(phase: str, path: Path, count: int) -> None:
@@ -41,6 +45,9 @@ def child(phase: str, path: Path, count: int) -> None:
     from deliverwatch.events.providers.base import SourceSettings, WebhookRequest
     from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_items
     from deliverwatch.events.rows import RowMaker
+    from deliverwatch.store import open_store
+    from deliverwatch.store.engine import begin_write
+    from deliverwatch.store.events import EventWriter
 
     source = SourceSettings(name="file:sendgrid", provider="sendgrid", sending_domain="shop.test")
     provider = get_provider("sendgrid")
@@ -48,8 +55,9 @@ def child(phase: str, path: Path, count: int) -> None:
     with path.open("rb") as stream:
         for _, _, item in iter_json_items(iter_chunks(stream)):
             items.append(item)
-            if len(items) == count:
+            if len(items) == count + 10:
                 break
+    spare, items = items[count:], items[:count]  # the spare ones warm the store up
     bodies = [orjson.dumps(items[i : i + 500]) for i in range(0, len(items), 500)]
     requests = [
         WebhookRequest(body=b, headers={}, url="", content_type="application/json") for b in bodies
@@ -59,6 +67,31 @@ def child(phase: str, path: Path, count: int) -> None:
         provider.parse(request, source)
     events = [event for request in requests for event in provider.parse(request, source).events]
     RowMaker(None).prepare(events[:10])
+    spare_events = provider.parse(WebhookRequest(orjson.dumps(spare), {}, "", ""), source).events
+    with tempfile.TemporaryDirectory(prefix="dw-instr-store-") as tmp:
+        engine = open_store(f"sqlite:///{tmp}/store.db")
+        with begin_write(engine) as conn:
+            writer = EventWriter(conn)
+            writer.write(writer.rows.prepare(spare_events))  # statements compiled, pages cached
+            rows = writer.rows.prepare(events)
+            run(phase, provider, source, requests, events, bodies, writer, rows)
+        engine.dispose()
+
+
+def run(
+    phase: str,
+    provider: Any,
+    source: Any,
+    requests: list[Any],
+    events: list[Any],
+    bodies: list[bytes],
+    writer: Any,
+    rows: Any,
+) -> None:
+    import orjson
+
+    from deliverwatch.events.rows import RowMaker
+
     if phase == "parse":
         for request in requests:
             provider.parse(request, source)
@@ -67,6 +100,8 @@ def child(phase: str, path: Path, count: int) -> None:
     elif phase == "json":
         for body in bodies:
             orjson.loads(body)
+    elif phase == "insert":
+        writer.write(rows)
 
 
 def instructions(src: Path, phase: str, path: Path, count: int) -> int:
@@ -98,6 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the code to count")
     parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--phases", default=",".join(PHASES), help=",".join(PHASES))
     parser.add_argument("--child", choices=["none", *PHASES], help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -111,7 +147,7 @@ def main() -> None:
         path = Path(tmp) / "sendgrid.json"
         generate(path, "sendgrid", events=200_000)  # the standard file of ingest_file.py
         base = instructions(args.src, "none", path, args.events)
-        for phase in PHASES:
+        for phase in args.phases.split(","):
             spent = instructions(args.src, phase, path, args.events) - base
             print(f"{phase:8s} {spent / args.events:10,.0f} instructions an event")
 

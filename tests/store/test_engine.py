@@ -65,6 +65,28 @@ def test_a_new_sqlite_store_gets_big_pages_and_an_existing_one_keeps_its_own(
         assert check.execute("SELECT n FROM kept ORDER BY n").fetchall() == [(7,), (8,)]
 
 
+def test_none_binds_as_null_through_the_shortcut_adapter(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'nulls.db'}")
+    try:
+        # The shortcut: an adapter for None is found before the slow protocol lookup.
+        adapter = sqlite3.adapters.get((type(None), sqlite3.PrepareProtocol))
+        assert adapter is not None and adapter(None) is None
+        with begin_write(engine) as conn:
+            conn.exec_driver_sql("CREATE TABLE t (a TEXT, b INTEGER, c TEXT)")
+            conn.exec_driver_sql(
+                "INSERT INTO t VALUES (?, ?, ?)", [("x", None, None), (None, 2, "")]
+            )
+        with engine.connect() as conn:
+            kinds = conn.exec_driver_sql(
+                "SELECT typeof(a), typeof(b), typeof(c) FROM t ORDER BY rowid"
+            ).all()
+            nulls = conn.exec_driver_sql("SELECT count(*) FROM t WHERE b IS NULL").scalar_one()
+    finally:
+        engine.dispose()
+    assert kinds == [("text", "null", "null"), ("null", "integer", "text")]
+    assert nulls == 1
+
+
 def test_sqlite_reads_are_not_blocked_by_a_writer(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
     try:
