@@ -4,8 +4,9 @@ On a shared VM the floor of ``ingest_file.py`` moves by a third from one minute 
 so a change's effect is measured here against the code before it, each run of one followed by
 a run of the other on the same file: a checkout of ``--base`` (a git worktree in a temporary
 directory) and this tree. Each run gets a fresh, migrated store and is timed from the start
-of ``python -m deliverwatch ingest`` to its exit (wall, and CPU with its readers' from
-``wait4``), and from the printed answer to the exit.
+of ``deliverwatch ingest`` to its exit (wall, and CPU with its readers' from ``wait4``), and
+from the printed answer to the exit. The time the storing process spent in garbage
+collections is reported too (``gc.callbacks``: it is not CPU the readers share).
 
     .venv/bin/python bench/cli_ab.py --base 17c26ee             # 3 rounds, standard file
     .venv/bin/python bench/cli_ab.py --base HEAD~1 --format generic --rounds 5
@@ -27,10 +28,27 @@ sys.path.insert(0, str(ROOT / "bench"))
 from ingest_file import SENDING_DOMAIN, generate  # noqa: E402
 
 MIGRATE = "import sys; from deliverwatch.store import open_store; open_store(sys.argv[1]).dispose()"
+#: ``deliverwatch`` as its console script runs it, timing its collections.
+CLI = """
+import atexit, gc, sys, time
+spent, started = [0.0, 0], [0.0]
+def track(phase, info):
+    if phase == "start":
+        started[0] = time.perf_counter()
+    else:
+        spent[0] += time.perf_counter() - started[0]
+        spent[1] += 1
+gc.callbacks.append(track)
+atexit.register(lambda: sys.stderr.write(f"GC_SECONDS {spent[0]:.3f} {spent[1]}\\n"))
+sys.argv[0] = "deliverwatch"
+from deliverwatch.cli import main
+main()
+"""
 
 
-def run(src: Path, path: Path, fmt: str, work: Path) -> tuple[float, float, float]:
-    """(wall, CPU, answer-to-exit) seconds of one ingest with the code of ``src``."""
+def run(src: Path, path: Path, fmt: str, work: Path) -> tuple[float, float, float, str]:
+    """(wall, CPU, answer-to-exit) seconds of one ingest with the code of ``src``, and its
+    collections ("0.123 s in 45")."""
     db = work / "ab.db"
     for leftover in work.glob("ab.db*"):
         leftover.unlink()
@@ -38,19 +56,24 @@ def run(src: Path, path: Path, fmt: str, work: Path) -> tuple[float, float, floa
     subprocess.run(
         [sys.executable, "-c", MIGRATE, env["DELIVERWATCH_DATABASE_URL"]], env=env, check=True
     )
-    command = [sys.executable, "-m", "deliverwatch", "ingest", "--provider", fmt]
+    command = [sys.executable, "-c", CLI, "ingest", "--provider", fmt]
     command += ["--domain", SENDING_DOMAIN, "--format", "json", str(path)]
     started = time.perf_counter()
-    child = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE)
-    assert child.stdout is not None
-    child.stdout.read(1)  # the answer is printed once the import has committed
-    answered = time.perf_counter()
-    child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    ended = time.perf_counter()
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=errors)
+        assert child.stdout is not None
+        child.stdout.read(1)  # the answer is printed once the import has committed
+        answered = time.perf_counter()
+        child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        ended = time.perf_counter()
+        errors.seek(0)
+        said = errors.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"ingest failed with {src}")
-    return ended - started, usage.ru_utime + usage.ru_stime, ended - answered
+        raise RuntimeError(f"ingest failed with {src}:\n{said}")
+    seconds, count = said.rsplit("GC_SECONDS ", 1)[1].split()
+    collections = f"{float(seconds):.3f} s in {count}"
+    return ended - started, usage.ru_utime + usage.ru_stime, ended - answered, collections
 
 
 def main() -> None:
@@ -74,9 +97,9 @@ def main() -> None:
             trees = {args.base: base / "src", "this tree": ROOT / "src"}
             for _ in range(args.rounds):
                 for name, src in trees.items():
-                    wall, cpu, tail = run(src, path, args.format, work)
+                    wall, cpu, tail, collections = run(src, path, args.format, work)
                     line = f"{name:>12}: wall {wall:5.2f} s  CPU {cpu:5.2f} s"
-                    print(f"{line}  answer→exit {tail:.2f} s")
+                    print(f"{line}  answer→exit {tail:.2f} s  collections {collections}")
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False

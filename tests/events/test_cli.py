@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from deliverwatch import gcpace
 from deliverwatch.cli import app
 from deliverwatch.events.reader import FileReading
 from tests.events.support import fixture_bytes
@@ -129,11 +130,15 @@ def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     from deliverwatch.cli import main
 
     monkeypatch.setattr("sys.argv", ["deliverwatch", *args])
+    thresholds = gc.get_threshold()
     try:
         with pytest.raises(SystemExit) as stopped:
             main()
     finally:
-        gc.unfreeze()  # main freezes what is alive for the process's exit: not this one's
+        # main sets the collector's pace and freezes what is alive, for its own process
+        assert gc.get_threshold() == gcpace.THRESHOLDS
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
     return int(stopped.value.code or 0)
 
 

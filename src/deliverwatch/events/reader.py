@@ -37,6 +37,7 @@ from typing import IO, Any, BinaryIO, NamedTuple, cast
 
 import orjson
 
+from deliverwatch import gcpace
 from deliverwatch.events.providers import get_provider
 from deliverwatch.events.providers.base import PayloadError, SourceSettings
 from deliverwatch.events.providers.jsonstream import FAST_LINE
@@ -363,7 +364,7 @@ def main(argv: list[str]) -> None:
     # A plain tuple: run with -m, this module is __main__, and its ReadJob is not the
     # parent's deliverwatch.events.reader.ReadJob.
     job = ReadJob(*pickle.load(sys.stdin.buffer))  # noqa: S301  (our parent's own job)
-    gc.set_threshold(50_000, 20, 100)  # a process of its own that makes millions of tuples
+    gcpace.settle()  # a process of its own that makes millions of tuples
     prepare_in_child(Pipe(int(argv[0]), readable=False), job)
     gc.freeze()  # done: no collections through it all at exit (see cli._before_exit)
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
-from deliverwatch import __version__
+from deliverwatch import __version__, gcpace
 from deliverwatch.clock import Clock, SystemClock
 from deliverwatch.config import Config
 from deliverwatch.dns import Resolver
@@ -47,13 +47,6 @@ SNS_CERTIFICATE_MAX_BYTES = 64_000
 class _CallableClock:
     def __init__(self, now: Callable[[], datetime]) -> None:
         self.now = now
-
-
-#: The collector's thresholds in the service: a young generation of 50,000 objects instead of
-#: 700. Decoding a batch of 500 webhook events allocates thousands of containers, which at
-#: 700 started several collections per request; measured on SendGrid batches, 7-8% of the
-#: server's CPU (docs/benchmarks-service.md). Garbage in cycles lives a little longer.
-GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def create_app(
@@ -114,10 +107,7 @@ def create_app(
         app.state.scheduler_leading = lambda: runner.leading if runner is not None else None
         # Everything loaded so far lives as long as the process: out of the collector's sight,
         # full collections no longer walk it, which took 60-80 ms pauses out of page loads.
-        gc.collect()
-        gc.freeze()
-        thresholds = gc.get_threshold()
-        gc.set_threshold(*GC_THRESHOLDS)
+        thresholds = gcpace.settle(collect=True)
         try:
             yield
         finally:
