@@ -11,8 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deliverwatch.events.model import RawItems
 from deliverwatch.events.providers.base import PayloadError
-from deliverwatch.events.providers.jsonstream import iter_json_items, iter_json_texts
+from deliverwatch.events.providers.jsonstream import (
+    iter_json_items,
+    iter_json_lines,
+    iter_json_texts,
+)
 
 JSON = st.recursive(
     st.none()
@@ -71,6 +76,45 @@ def test_mixed_lines_of_arrays_and_objects_with_line_numbers() -> None:
     data = b'\xef\xbb\xbf[{"a": 1}, {"a": 2}]\n\n{"a": 3}\n[]\n[{"a": 4}]\n'
     got = list(iter_json_items(chunked(data, 3)))
     assert got == [(0, 1, {"a": 1}), (1, 1, {"a": 2}), (2, 3, {"a": 3}), (3, 5, {"a": 4})]
+
+
+def test_lines_come_with_their_text_until_the_character_reader_takes_over() -> None:
+    data = b' [{"a": 1}, {"a": 2}] \r\n{"a": 3}\n\n[]\n[\n{"a": 4}]\n{"a": 5}\n'
+    assert list(iter_json_lines(chunked(data, 4))) == [
+        (0, 1, [{"a": 1}, {"a": 2}], b' [{"a": 1}, {"a": 2}] \r'),
+        (2, 2, [{"a": 3}], b'{"a": 3}'),
+        (3, 4, [], b"[]"),
+        (3, 6, [{"a": 4}], None),  # one item at a time from here: no line's text
+        (4, 7, [{"a": 5}], None),
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.dictionaries(st.text(max_size=3), st.integers() | st.text(max_size=4), max_size=3)),
+    st.sampled_from(["array", "object"]),
+    st.text(" \t\r\n", max_size=3),
+    st.text(" \t\r\n", max_size=3),
+)
+def test_raw_items_of_a_line_are_its_values_texts(
+    values: list[dict[str, Any]], shape: str, before: str, after: str
+) -> None:
+    """``RawItems.of`` a line's text holds exactly its values, whatever the spacing, so an
+    array made of it reads back each value at its index."""
+    value: Any = values if shape == "array" else (values[0] if values else 7)
+    text = (before + json.dumps(value, ensure_ascii=False, indent=None) + after).encode()
+    decoded = json.loads(text)
+    found = RawItems.of(text, decoded if shape == "array" else [decoded])
+    if shape == "object" and not isinstance(value, dict):
+        assert found is None  # a scalar is nobody's payload
+    elif shape == "array" and not values:
+        assert found is None
+    else:
+        assert found is not None
+        assert json.loads(b"[" + bytes(found.joined) + b"]") == (
+            values if shape == "array" else [value]
+        )
+        assert found.count == (len(values) if shape == "array" else 1)
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,44 @@ def test_raw_payloads_read_back_from_a_child_reader(engine: Engine, tmp_path: Pa
     assert stored.row["type"] == "bounced" and stored.row["bounce_class"] == "hard"
 
 
+@pytest.mark.parametrize("readers", [0, 1])
+@pytest.mark.parametrize("blank_engine", ["sqlite"], indirect=True)
+def test_every_line_shape_stores_each_payload_as_its_own_item(
+    engine: Engine, tmp_path: Path, readers: int
+) -> None:
+    """Lines' texts go into the raw blocks as they are (an array with spaces around, a CRLF
+    end, one object), the rest is serialized (a pretty-printed array, read item by item),
+    and batches of 3 cut through the lines: every event still reads back its own item."""
+    template = json.loads(fixture_bytes("sendgrid", "batch.json"))[0]
+    items = [
+        dict(template, event="delivered", sg_event_id=f"e{n}", timestamp=1718000000 + n, n=n)
+        for n in range(11)
+    ]
+    text = [json.dumps(item, separators=(",", ":")) for item in items]
+    path = tmp_path / "shapes.json"
+    path.write_bytes(
+        (
+            f"  [ {text[0]} , {text[1]},{text[2]} ]  \r\n"
+            f"{text[3]}\n"
+            f"[{','.join(text[4:8])}]\n"
+            f"[\n  {text[8]},\n  {text[9]}\n]\n"
+            f"{text[10]}\n"
+        ).encode()
+    )
+    with begin_write(engine) as conn:
+        result = insert_file(conn, "sendgrid", SOURCE, path, readers=readers, batch_size=3)
+    assert result.inserted == len(items)
+    with engine.connect() as conn:
+        for item in items:
+            stored = read_event(conn, "sendgrid", item["sg_event_id"])
+            assert stored is not None and stored.raw == item
+        query = sa.select(event_raw_blocks.c["items"]).order_by(event_raw_blocks.c.id)
+        blocks = conn.execute(query).scalars().all()
+    # A block holds whole lines as received: the first batch (e0-e2) the first line; the
+    # second (e3-e5) the object line and the 4-item line, cut by the third (e6-e8).
+    assert blocks[:2] == [3, 5]
+
+
 @pytest.mark.parametrize("blank_engine", ["sqlite"], indirect=True)
 def test_a_bad_item_in_the_second_half_stores_nothing_and_is_named_exactly(
     engine: Engine, tmp_path: Path

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 import zstandard
 
-from deliverwatch.events.model import BounceClass, Event, EventType
+from deliverwatch.events.model import BounceClass, Event, EventType, RawItems
 
 if TYPE_CHECKING:
     from deliverwatch.store.suppressions import SuppressionReason
@@ -63,15 +63,16 @@ def sqlite_time(moment: datetime) -> str:
 RAW_CHUNK = 256
 
 
-def encode_parts(raws: list[Any]) -> bytes:
-    """A JSON array of payloads: each an ``Event.raw`` dict, or an ``orjson.Fragment`` of
-    its ``raw_json`` (the text as received, put in as it is)."""
-    return orjson.dumps(raws)
+def encode_items(raws: list[Any]) -> memoryview:
+    """Payloads as JSON texts separated by commas: each an ``Event.raw`` dict, or an
+    ``orjson.Fragment`` of its ``raw_json`` (the text as received, put in as it is)."""
+    return memoryview(orjson.dumps(raws))[1:-1]
 
 
-def join_arrays(arrays: list[bytes]) -> bytes:
-    """The JSON array of the items of ``arrays`` (none of them empty), in order."""
-    return b"[" + b",".join(memoryview(array)[1:-1] for array in arrays) + b"]"
+def join_items(parts: list[bytes | memoryview]) -> bytes:
+    """The JSON array of the items of ``parts`` (each comma-separated JSON texts, none
+    empty), in order."""
+    return b"[" + b",".join(parts) + b"]"
 
 
 #: The codec of the raw blocks made here (``store.rawblocks`` reads older ones too).
@@ -108,7 +109,7 @@ class Batch:
     suppressing: dict[tuple[str, str], tuple[str, str, SuppressionReason, datetime]] = field(
         default_factory=dict
     )
-    #: The rows' raw payloads (a JSON array: ``join_arrays``), and the newest row's time.
+    #: The rows' raw payloads (a JSON array: ``join_items``), and the newest row's time.
     raw_block: bytes | None = None
     raw_compressed: bool = False  # raw_block is compress_block()'s already
     raw_items: int = 0
@@ -159,8 +160,10 @@ class RowMaker:
                 cache.clear()
         rows, counts = batch.rows, batch.counts
         engagements, suppressing = batch.engagements, batch.suppressing
-        parts: list[bytes] = []  # JSON arrays of RAW_CHUNK payloads
+        parts: list[bytes | memoryview] = []  # the block's items, in comma-separated runs
         raws: list[Any] = []  # payloads not serialized yet
+        received: RawItems | None = None  # the last payloads as received put in parts
+        first = 0  # the raw index of received's first item
         size = expired = last_epoch = raw_items = 0
         # Duplicates within the batch are left to the database: they make it store fewer rows.
         for event in new_events:
@@ -195,13 +198,23 @@ class RowMaker:
                 tags_value = tags_json[tags] = json(list(tags))
             raw_index = None
             if event.raw:
-                raw_index = raw_items
-                raw_items += 1
-                raw_json = event.raw_json
-                raws.append(event.raw if raw_json is None else orjson.Fragment(raw_json))
-                if len(raws) == RAW_CHUNK:
-                    parts.append(encode_parts(raws))
-                    raws.clear()
+                if (where := event.raw_at) is not None:  # as received: its text, once
+                    if where[0] is not received:
+                        if raws:
+                            parts.append(encode_items(raws))
+                            raws.clear()
+                        received, first = where[0], raw_items
+                        parts.append(received.joined)
+                        raw_items += received.count
+                    raw_index = first + where[1]
+                else:
+                    raw_index = raw_items
+                    raw_items += 1
+                    raw_json = event.raw_json
+                    raws.append(event.raw if raw_json is None else orjson.Fragment(raw_json))
+                    if len(raws) == RAW_CHUNK:
+                        parts.append(encode_items(raws))
+                        raws.clear()
             sending_domain, mailbox_provider = event.sending_domain, event.mailbox_provider
             rows.append(
                 (
@@ -249,9 +262,9 @@ class RowMaker:
         # two rows with one key, the first given stays first, and is the one stored.
         rows.sort(key=_EVENT_ID)
         if raws:
-            parts.append(encode_parts(raws))
+            parts.append(encode_items(raws))
         if parts:
-            block = join_arrays(parts)
+            block = join_items(parts)
             if self.compress:
                 block, batch.raw_compressed = compress_block(block), True
             batch.raw_block, batch.raw_items = block, raw_items

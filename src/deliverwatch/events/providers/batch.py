@@ -15,11 +15,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import IO, Any
 
+import orjson
+
 from deliverwatch.events.mailbox import domain_of, mailbox_provider, split_address
 from deliverwatch.events.model import (
     BounceClass,
     Event,
     EventType,
+    RawItems,
     canonical_json,
     hashed_event_id,
 )
@@ -30,8 +33,8 @@ from deliverwatch.events.providers.base import (
     SourceSettings,
     WebhookRequest,
 )
-from deliverwatch.events.providers.jsonfields import load_json
-from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_items
+from deliverwatch.events.providers.jsonfields import BOM, load_json
+from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_lines
 
 #: "item 0", "item 1", …: the locations of a request's items, made once (a batch of 500
 #: would otherwise format 500 strings that only an error message reads).
@@ -42,10 +45,30 @@ _WHERE = [f"item {index}" for index in range(_WHERE_COUNT)]
 class BatchProvider(Provider):
     """A provider whose request body holds items (a JSON array, or one JSON object)."""
 
+    #: Whether :meth:`items` is this class's own, so the body's text is the items' (set for
+    #: each subclass: one that reads its items elsewhere, a form field or an envelope, cannot
+    #: give their text as received).
+    _items_are_the_body = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._items_are_the_body = cls.items is BatchProvider.items
+
     def items(self, request: WebhookRequest) -> list[Any]:
         """The items of a request body; by default a JSON array, or one object as one item."""
-        data = load_json(request.body)
-        return data if isinstance(data, list) else [data]
+        return self._body_items(request)[0]
+
+    def _body_items(self, request: WebhookRequest) -> tuple[list[Any], RawItems | None]:
+        """:meth:`items` and their text as received, when orjson reads them (what only
+        :mod:`json` reads, orjson could not read back from the raw block)."""
+        body = request.body.removeprefix(BOM)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = load_json(body)  # the error named, or what orjson is stricter about
+            return (data if isinstance(data, list) else [data]), None
+        items = data if isinstance(data, list) else [data]
+        return items, RawItems.of(body, items)
 
     @abstractmethod
     def item_events(
@@ -56,15 +79,50 @@ class BatchProvider(Provider):
     def parse(self, request: WebhookRequest, source: SourceSettings) -> Parsed:
         events: list[Event] = []
         item_events = self.item_events
-        for index, item in enumerate(self.items(request)):
+        if self._items_are_the_body:
+            items, raws = self._body_items(request)
+        else:
+            items, raws = self.items(request), None
+        for index, item in enumerate(items):
             where = _WHERE[index] if index < _WHERE_COUNT else f"item {index}"
-            events += item_events(item, source, where, request)
+            found = item_events(item, source, where, request)
+            if raws is not None:
+                point_at(found, item, raws, index)
+            events += found
         return Parsed(events)
 
     def iter_file(self, stream: IO[bytes], source: SourceSettings) -> Iterator[Event]:
         """Items of a file: saved bodies (arrays, JSON lines of arrays) or JSON lines of items."""
-        for index, line, item in iter_json_items(iter_chunks(stream)):
-            yield from self.item_events(item, source, f"item {index} (line {line})", None)
+        yield from self.line_events(iter_json_lines(iter_chunks(stream)), source)
+
+    def line_events(
+        self,
+        lines: Iterable[tuple[int, int, list[Any], bytes | None]],
+        source: SourceSettings,
+        request: WebhookRequest | None = None,
+    ) -> Iterator[Event]:
+        """The events of lines of JSON as ``iter_json_lines`` reads them (a file's, or a
+        request's of JSON lines)."""
+        item_events = self.item_events
+        for first, line, items, text in lines:
+            raws = RawItems.of(text, items) if text is not None else None
+            for index, item in enumerate(items):
+                where = f"item {first + index} (line {line})"
+                found = item_events(item, source, where, request)
+                if raws is not None:
+                    for event in found:  # point_at, inline: this runs for every event
+                        if event.raw is item:
+                            event.raw_at = (raws, index)
+                yield from found
+
+
+def point_at(events: list[Event], item: Any, raws: RawItems, index: int) -> None:
+    """Point the events whose payload is ``item`` itself, item ``index`` of ``raws``, at its
+    text (``Event.raw_at``), before they are handed out. An event whose payload is a part of
+    the item, or something made from it, keeps its payload to be serialized."""
+    for event in events:
+        if event.raw is item:
+            event.raw_at = (raws, index)
 
 
 def build_event(

@@ -39,7 +39,7 @@ from deliverwatch.events.providers.jsonstream import (
     CHUNK,
     MAX_ITEM,
     iter_chunks,
-    iter_json_items,
+    iter_json_lines,
     iter_text,
 )
 
@@ -97,10 +97,7 @@ class Generic(BatchProvider):
         chunks = [request.body]
         if "csv" in request.content_type.lower():
             return Parsed(list(self._csv(chunks, source)))
-        events: list[Event] = []
-        for index, line, item in iter_json_items(chunks):
-            events += self.item_events(item, source, f"item {index} (line {line})", request)
-        return Parsed(events)
+        return Parsed(list(self.line_events(iter_json_lines(chunks), source, request)))
 
     def iter_file(self, stream: IO[bytes], source: SourceSettings) -> Iterator[Event]:
         """JSON (lines or arrays) when the first non-blank byte is ``{`` or ``[``, else CSV."""
@@ -112,8 +109,7 @@ class Generic(BatchProvider):
                 break
         rest = chain([head], chunks)
         if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
-            for index, line, item in iter_json_items(rest):
-                yield from self.item_events(item, source, f"item {index} (line {line})", None)
+            yield from self.line_events(iter_json_lines(rest), source)
         else:
             yield from self._csv(rest, source)
 

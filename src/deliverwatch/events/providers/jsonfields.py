@@ -25,7 +25,7 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_BOM = "\ufeff".encode()
+BOM = "\ufeff".encode()
 
 
 def load_json(data: bytes | str, what: str = "body") -> Any:
@@ -35,7 +35,7 @@ def load_json(data: bytes | str, what: str = "body") -> Any:
     :mod:`json`, which names the error or accepts what orjson is stricter about (integers
     past 64 bits, lone surrogates)."""
     with contextlib.suppress(orjson.JSONDecodeError):
-        return orjson.loads(data.removeprefix(_BOM) if isinstance(data, bytes) else data)
+        return orjson.loads(data.removeprefix(BOM) if isinstance(data, bytes) else data)
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
         return json.loads(text, parse_constant=_refuse_constant)

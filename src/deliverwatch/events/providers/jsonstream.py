@@ -163,13 +163,27 @@ def iter_json_items(
     """``(index, line, value)`` for every item of the byte chunks (see :func:`iter_chunks`).
 
     :class:`PayloadError` names the item and line of the first bad one.
+    """
+    for index, line, values, _ in iter_json_lines(chunks, max_item=max_item):
+        for value in values:
+            yield index, line, value
+            index += 1
+
+
+def iter_json_lines(
+    chunks: Iterable[bytes], *, max_item: int = MAX_ITEM
+) -> Iterator[tuple[int, int, list[Any], bytes | None]]:
+    """The items of :func:`iter_json_items` a line at a time: ``(index of the first, line,
+    values, text)``, where ``text`` is the line's bytes when the values are its whole decoded
+    content (a JSON array's items, or one value), else None.
 
     Most files are lines of whole JSON values (JSON lines, or a log of webhook bodies, an
     array per line): those are split on newlines and each line decoded at once by orjson, at
     about three times the speed of the character-level reader. The first line that is not a
     whole value by itself (a pretty-printed array, an item across lines, a syntax error, a line
     longer than :data:`FAST_LINE`) hands the rest of the input, from that line on, to the reader
-    of :func:`iter_json_texts`, which reads anything and reports errors precisely.
+    of :func:`iter_json_texts`, which reads anything and reports errors precisely (one value at
+    a time, without a line's text).
     """
     source = iter(chunks)
     pending = b""
@@ -199,13 +213,9 @@ def iter_json_items(
                 except decode_error:
                     yield from _read_on([buffer[start:]], source, max_item, index, line)
                     return
-                if type(value) is list:
-                    for item in value:
-                        yield index, line, item
-                        index += 1
-                else:
-                    yield index, line, value
-                    index += 1
+                values = value if type(value) is list else [value]
+                yield index, line, values, piece
+                index += len(values)
             line += 1
             start = end + 1
         pending = buffer[start:]
@@ -218,13 +228,13 @@ def iter_json_items(
 
 def _read_on(
     head: list[bytes], rest: Iterator[bytes], max_item: int, index: int, line: int
-) -> Iterator[tuple[int, int, Any]]:
-    """The items from here on, by the character-level reader, numbered on from ``index`` and
-    ``line``."""
+) -> Iterator[tuple[int, int, list[Any], None]]:
+    """The items from here on, one by one, by the character-level reader, numbered on from
+    ``index`` and ``line``."""
     for found, found_line, value, _ in iter_json_texts(
         chain(head, rest), max_item=max_item, first_index=index, first_line=line
     ):
-        yield found, found_line, value
+        yield found, found_line, [value], None
 
 
 def _object_at(reader: _Reader) -> tuple[dict[str, Any], str] | None:
