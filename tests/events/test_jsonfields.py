@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deliverwatch.events.providers.base import PayloadError
-from deliverwatch.events.providers.jsonfields import Fields, parse_time
+from deliverwatch.events.providers.jsonfields import Fields, load_json, mend_surrogates, parse_time
 
 KEYS = ["a", "b", "c", "d"]
 VALUES = st.one_of(
@@ -82,3 +82,11 @@ def test_bad_timestamps(value: Any, message: str) -> None:
 def test_iso_times_with_any_offset_become_utc(moment: datetime) -> None:
     parsed = parse_time(moment.isoformat(), "t")
     assert parsed == moment and parsed.tzinfo is UTC
+
+
+def test_lone_surrogates_become_replacement_characters_and_pairs_stay() -> None:
+    """Valid JSON that is not Unicode: json decodes it (orjson refuses), and the strings are
+    mended so the event can be stored; a proper pair is one character and stays."""
+    body = b'[{"a": "x\\ud800y", "\\udc00k": ["\\ud83d\\ude00", 2, "\\u00e9"]}]'
+    assert load_json(body) == [{"a": "x\ufffdy", "\ufffdk": ["\U0001f600", 2, "\u00e9"]}]
+    assert mend_surrogates(["\\ud800"], '["\\\\ud800"]') == ["\\ud800"]  # text, not escape

@@ -89,6 +89,11 @@ def test_lines_come_with_their_text_until_the_character_reader_takes_over() -> N
     ]
 
 
+def test_the_character_reader_mends_lone_surrogates() -> None:
+    data = b'[\n {"a": "\\ud800"},\n {"a": "\\ud83d\\ude00"}\n]\n'
+    assert items(data, 5) == [{"a": "\ufffd"}, {"a": "\U0001f600"}]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.dictionaries(st.text(max_size=3), st.integers() | st.text(max_size=4), max_size=3)),

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from deliverwatch.events.model import Event
+from deliverwatch.events.providers import get_provider
+from deliverwatch.events.providers.base import SourceSettings, WebhookRequest
 from deliverwatch.events.rows import compress_block
 from deliverwatch.store import begin_write, compact, insert_events, rawblocks
 from deliverwatch.store.engine import sqlite_time
@@ -289,6 +291,36 @@ def test_raw_payloads_are_kept_in_one_compressed_block_per_batch(conn: Connectio
             (bare.event_id, blocks[0]["id"], None),
         ]
     )
+
+
+def test_payloads_only_json_reads_are_kept_and_read_back(conn: Connection) -> None:
+    """Integers past 64 bits and lone surrogates are valid JSON that orjson refuses to read
+    and write (``load_json`` falls back to json for them): such a payload is stored and read
+    back, and the block's other payloads with it."""
+    odd = dataclasses.replace(
+        event("delivered", T0), raw={"n": 2**70, "agent": "\ud800x", "ok": "é"}
+    )
+    plain = event("bounced", T0)
+    insert_events(conn, [plain, odd])
+    for sent in (plain, odd):
+        stored = read_event(conn, sent.provider, sent.event_id)
+        assert stored is not None and stored.raw == sent.raw
+
+
+def test_a_body_with_a_lone_surrogate_is_stored_with_a_replacement_character(
+    conn: Connection,
+) -> None:
+    """The database drivers refuse a string with a lone surrogate: unmended, it would fail
+    the write of every request grouped with this one."""
+    item = {"event": "bounce", "email": "a@gmail.com", "timestamp": 1718000000}
+    item |= {"sg_event_id": "s1", "reason": "550 5.1.1 unknown PLACEHOLDER", "status": "5.1.1"}
+    body = json.dumps([item]).replace("PLACEHOLDER", "\\ud800").encode()
+    source = SourceSettings(name="sg", provider="sendgrid")
+    parsed = get_provider("sendgrid").parse(WebhookRequest(body, {}, "", ""), source)
+    assert insert_events(conn, parsed.events).inserted == 1
+    stored = read_event(conn, "sendgrid", "s1")
+    assert stored is not None
+    assert stored.row["diagnostic"] == stored.raw["reason"] == "550 5.1.1 unknown \ufffd"
 
 
 def test_raw_blocks_of_the_older_zlib_codec_still_read(conn: Connection) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from json import JSONEncoder
 from json import dumps as json_dumps
 from math import floor
 from operator import itemgetter
@@ -63,10 +64,26 @@ def sqlite_time(moment: datetime) -> str:
 RAW_CHUNK = 256
 
 
-def encode_items(raws: list[Any]) -> memoryview:
+def encode_items(raws: list[Any]) -> bytes | memoryview:
     """Payloads as JSON texts separated by commas: each an ``Event.raw`` dict, or an
     ``orjson.Fragment`` of its ``raw_json`` (the text as received, put in as it is)."""
-    return memoryview(orjson.dumps(raws))[1:-1]
+    try:
+        return memoryview(orjson.dumps(raws))[1:-1]
+    except TypeError:  # orjson.JSONEncodeError: a payload only json decodes (see below)
+        return b",".join(map(_encode_one, raws))
+
+
+def _encode_one(raw: Any) -> bytes:
+    """One payload, as orjson writes it; by :mod:`json` when it holds what orjson refuses and
+    only :mod:`json` reads (integers past 64 bits, lone surrogates: ``jsonfields.load_json``
+    accepts them, as valid JSON). ``store.rawblocks.unpack`` reads such a block with it too."""
+    try:
+        return orjson.dumps(raw)
+    except TypeError:
+        return _JSON_TEXT(raw).encode()
+
+
+_JSON_TEXT = JSONEncoder(separators=(",", ":")).encode  # ASCII: surrogates escaped
 
 
 def join_items(parts: list[bytes | memoryview]) -> bytes:

@@ -10,6 +10,7 @@ reads either.
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,7 +47,13 @@ def unpack(codec: str, data: bytes) -> list[Any]:
         raise ValueError(f"corrupt raw block ({codec}): {exc}") from None
     if len(text) > MAX_BLOCK_BYTES:
         raise ValueError("raw block larger than MAX_BLOCK_BYTES")
-    items = orjson.loads(text)
+    try:
+        items = orjson.loads(text)
+    except orjson.JSONDecodeError:  # what only json reads (events.rows._encode_one)
+        try:
+            items = json.loads(text)
+        except ValueError:
+            raise ValueError("corrupt raw block: not JSON") from None
     if not isinstance(items, list):
         raise ValueError("raw block is not a JSON array")
     return items

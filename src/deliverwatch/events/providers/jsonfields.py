@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,7 @@ def load_json(data: bytes | str, what: str = "body") -> Any:
         return orjson.loads(data.removeprefix(BOM) if isinstance(data, bytes) else data)
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-        return json.loads(text, parse_constant=_refuse_constant)
+        return mend_surrogates(json.loads(text, parse_constant=_refuse_constant), text)
     except UnicodeDecodeError:
         raise PayloadError(f"{what} is not UTF-8") from None
     except RecursionError:
@@ -46,6 +47,35 @@ def load_json(data: bytes | str, what: str = "body") -> Any:
     except ValueError as exc:  # JSONDecodeError, oversized integers, NaN
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "invalid value"
         raise PayloadError(f"{what} is not valid JSON ({reason})") from None
+
+
+#: A ``\uD800``-``\uDFFF`` escape: the only way JSON text (UTF-8, decoded strictly) can hold
+#: a surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def mend_surrogates(value: Any, text: str) -> Any:
+    """``value``, which :mod:`json` decoded from ``text``, with its lone surrogates replaced
+    by U+FFFD. ``"\\ud800"`` is valid JSON but not Unicode: neither orjson nor the databases'
+    drivers take such a string, and one in an event would fail its whole write (a group of
+    webhook requests with it). Replaced, the event is kept, as an ESP that retried would
+    send the same bytes again. Only a text holding such an escape is walked."""
+    return _mend(value) if _SURROGATE_ESCAPE.search(text) else value
+
+
+def _mend(value: Any) -> Any:
+    if type(value) is str:
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return value
+    if type(value) is dict:
+        return {_mend(key): _mend(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_mend(item) for item in value]
+    return value
 
 
 def kind(value: Any) -> str:

@@ -24,6 +24,7 @@ from typing import IO, Any
 import orjson
 
 from deliverwatch.events.providers.base import PayloadError
+from deliverwatch.events.providers.jsonfields import mend_surrogates
 
 CHUNK = 1 << 16
 MAX_ITEM = 8 << 20  # characters; a bigger item is refused, not buffered
@@ -285,7 +286,7 @@ def iter_json_texts(
         else:
             line = reader.line_at(reader.pos)
             value, text = _object_at(reader) or reader.value(index, line)
-            yield index, line, value, text
+            yield index, line, mend_surrogates(value, text), text
             index += 1
             state = _OUTSIDE if state == _OUTSIDE else _NEXT
             continue
