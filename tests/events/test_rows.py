@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import marshal
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
 from deliverwatch.events.model import Event, EventType
-from deliverwatch.events.rows import RAW_CHUNK, RowMaker, minute_of
+from deliverwatch.events.rows import RAW_CHUNK, Batch, RowMaker, minute_of
 
 T0 = datetime(2025, 3, 10, tzinfo=UTC)
 
@@ -75,3 +76,20 @@ def test_the_minute_of_a_row_is_read_back_from_its_time_as_either_driver_takes_i
         minutes = sorted(minute_of(row[3]) for row in batch.rows)
         assert minutes == sorted(int(at.timestamp()) // 60 * 60 for at in moments)
         assert set(minutes) == {m for counts in batch.counts.values() for m in counts}
+
+
+def test_a_batch_crosses_to_another_process_unchanged() -> None:
+    """A reader process sends its batches as ``marshal`` data (``Batch.to_wire``): rows,
+    counts, first opens, suppressions (with their times) and the raw block come back equal."""
+    kinds = [EventType.OPENED, EventType.COMPLAINED, EventType.UNSUBSCRIBED, EventType.DELIVERED]
+    events = [
+        dataclasses.replace(
+            _event(n), type=kinds[n % 4], timestamp=T0 + timedelta(seconds=n, microseconds=n)
+        )
+        for n in range(40)
+    ]
+    batch = RowMaker(None, compress=True).prepare(events)
+    assert batch.engagements and batch.suppressing and batch.raw_compressed
+    back = Batch.from_wire(marshal.loads(marshal.dumps(batch.to_wire())))
+    assert back == batch
+    assert {at for _, _, _, at in back.suppressing.values()} <= {e.timestamp for e in events}

@@ -20,6 +20,7 @@ such place near its middle (one pretty-printed array, CSV) is read by one reader
 from __future__ import annotations
 
 import gc
+import marshal
 import os
 import pickle
 import queue
@@ -127,14 +128,15 @@ class FileReading:
                 for ready in wait(open_pipes):
                     assert isinstance(ready, Pipe)
                     try:
-                        kind, value = ready.recv()
+                        # our own child, over its own pipe (see Batch.to_wire)
+                        kind, value = marshal.loads(ready.recv_bytes())  # noqa: S302
                     except EOFError:
                         code = self.children[ready].wait()
                         raise RuntimeError(
                             f"a file reader process ended unexpectedly (exit code {code})"
                         ) from None
                     if kind == "batch":
-                        yield value
+                        yield Batch.from_wire(value)
                     elif kind == "end":
                         open_pipes.remove(ready)
                     elif kind == "payload":
@@ -320,7 +322,7 @@ def prepare_in_child(out: Pipe, job: ReadJob) -> None:
             part = cast(IO[bytes], _Range(stream, job.end - job.start))
             events = get_provider(job.provider).iter_file(part, job.source)
             for batch in rows.batches(events, job.batch_size):
-                outbox.put(("batch", batch))
+                outbox.put(("batch", batch.to_wire()))
         outbox.put(("end", None))
     except PayloadError as exc:
         outbox.put(("payload", exc.reason))
@@ -336,7 +338,7 @@ def _send_all(outbox: queue.Queue[tuple[str, Any]], out: Pipe) -> None:
     while True:
         message = outbox.get()
         try:
-            out.send(message)
+            out.send_bytes(marshal.dumps(message))
         except OSError:  # the parent is gone: nothing left to do
             os._exit(1)
         if message[0] != "batch":
