@@ -48,25 +48,23 @@ class BounceClass(StrEnum):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class RawItems:
-    """Events' raw payloads as they were received: ``joined`` is their JSON texts separated
-    by commas (the inside of an array), ``count`` how many there are."""
+    """Events' raw payloads as they were received, in an array: ``joined`` is their JSON texts
+    separated by commas (the inside of the array), ``count`` how many there are."""
 
     joined: bytes | memoryview
     count: int
 
     @classmethod
     def of(cls, text: bytes, values: list[Any]) -> RawItems | None:
-        """The items of ``text``, a JSON array (whose decoded items are ``values``) or one JSON
-        object (``values`` holding it alone), whitespace around it allowed; None for anything
-        else, or no items."""
+        """The items of ``text``, a JSON array whose decoded items are ``values``, whitespace
+        around it allowed; None for anything else, or an empty array."""
         if not values:
             return None
         if text[:1] in _SPACE or text[-1:] in _SPACE:
             text = text.strip(_SPACES)
-        ends = text[:1] + text[-1:]
-        if ends == b"[]":
+        if text[:1] == b"[" and text[-1:] == b"]":
             return cls(memoryview(text)[1:-1], len(values))
-        return cls(text, 1) if ends == b"{}" and len(values) == 1 else None
+        return None
 
 
 _SPACES = b" \t\r\n"

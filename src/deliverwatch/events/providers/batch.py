@@ -105,6 +105,12 @@ class BatchProvider(Provider):
         request's of JSON lines)."""
         item_events = self.item_events
         for first, line, items, text in lines:
+            if len(items) == 1:
+                # JSON lines, a value a line: its payload is serialized as before (for one
+                # item, pointing at the line's text cost more than it saved).
+                where = f"item {first} (line {line})"
+                yield from item_events(items[0], source, where, request)
+                continue
             raws = RawItems.of(text, items) if text is not None else None
             for index, item in enumerate(items):
                 where = f"item {first + index} (line {line})"
