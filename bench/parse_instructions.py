@@ -10,8 +10,8 @@ SendGrid file of ``ingest_file.py``:
 * ``parse``: ``SendGrid.parse`` of webhook bodies of 500 items (JSON decoding included);
 * ``prepare``: ``RowMaker.prepare`` of those events (rows, rollup counts, raw block);
 * ``json``: the JSON decoding alone;
-* ``insert``: ``EventWriter.write`` of those rows into a new SQLite store, in one
-  transaction not committed (the driver's ``executemany``, rollups, markers, suppressions).
+* ``insert``: ``EventWriter.write`` of those rows into a new SQLite store (the driver's
+  ``executemany``, rollups, markers, suppressions; the transaction's commit is counted too).
 
     .venv/bin/python bench/parse_instructions.py                 # 5,000 events, this tree
     .venv/bin/python bench/parse_instructions.py --src /path/to/other/checkout/src

@@ -134,11 +134,11 @@ def _main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     try:
         with pytest.raises(SystemExit) as stopped:
             main()
+        paced = gc.get_threshold()  # main sets the pace and freezes, for its own process
     finally:
-        # main sets the collector's pace and freezes what is alive, for its own process
-        assert gc.get_threshold() == gcpace.THRESHOLDS
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+    assert paced == gcpace.THRESHOLDS
     return int(stopped.value.code or 0)
 
 

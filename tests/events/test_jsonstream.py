@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from deliverwatch.events.providers.jsonstream import (
     iter_json_texts,
 )
 
+T0 = datetime(2025, 3, 10, tzinfo=UTC)
 JSON = st.recursive(
     st.none()
     | st.booleans()
@@ -109,7 +111,7 @@ def test_raw_items_of_a_line_are_its_values_texts(
     value: Any = values if shape == "array" else {"one": values}
     text = (before + json.dumps(value, ensure_ascii=False) + after).encode()
     decoded = json.loads(text)
-    found = RawItems.of(text, decoded if shape == "array" else [decoded])
+    found = RawItems.of(text, decoded if shape == "array" else [decoded], T0)
     if shape == "object" or not values:
         assert found is None
     else:

@@ -6,10 +6,13 @@ import dataclasses
 import json
 import marshal
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
 from deliverwatch.events.model import Event, EventType
+from deliverwatch.events.providers import get_provider
+from deliverwatch.events.providers.base import SourceSettings, WebhookRequest
 from deliverwatch.events.rows import RAW_CHUNK, Batch, RowMaker, minute_of
 
 T0 = datetime(2025, 3, 10, tzinfo=UTC)
@@ -93,3 +96,43 @@ def test_a_batch_crosses_to_another_process_unchanged() -> None:
     back = Batch.from_wire(marshal.loads(marshal.dumps(batch.to_wire())))
     assert back == batch
     assert {at for _, _, _, at in back.suppressing.values()} <= {e.timestamp for e in events}
+
+
+def _sendgrid_body(*items: dict[str, Any]) -> list[Event]:
+    body = json.dumps(list(items)).encode()
+    source = SourceSettings(name="sg", provider="sendgrid")
+    return get_provider("sendgrid").parse(WebhookRequest(body, {}, "", ""), source).events
+
+
+def _item(n: int, kind: str = "delivered", at: int = 1741600000) -> dict[str, Any]:
+    return {"event": kind, "email": f"u{n}@gmail.com", "timestamp": at, "sg_event_id": f"s{n}"}
+
+
+def test_a_body_of_tracked_events_goes_into_the_block_as_received() -> None:
+    events = _sendgrid_body(_item(1), _item(2, "open"), _item(3, "bounce"))
+    assert all(event.raw_at is not None for event in events)
+    batch = RowMaker(None).prepare(events)
+    assert batch.raw_block is not None and batch.raw_items == 3
+    assert b'"sg_event_id": "s2"' in batch.raw_block  # json.dumps's spacing: the body's own
+
+
+def test_a_body_with_an_untracked_kind_is_serialized_not_stored_whole() -> None:
+    """The array would put the untracked item's payload in the block, which no row points at
+    (and a line of many such items would make the block any size)."""
+    events = _sendgrid_body(_item(1), _item(2, "group_resubscribe"), _item(3))
+    assert len(events) == 2 and all(event.raw_at is None for event in events)
+    batch = RowMaker(None).prepare(events)
+    assert batch.raw_block is not None
+    assert orjson.loads(batch.raw_block) == [event.raw for event in events]
+
+
+def test_a_payload_older_than_the_horizon_is_not_stored_with_its_array() -> None:
+    horizon = 1741600000
+    events = _sendgrid_body(_item(1, at=horizon - 60), _item(2, at=horizon), _item(3, at=horizon))
+    assert all(event.raw_at is not None for event in events)
+    batch = RowMaker(horizon).prepare(events)
+    assert batch.expired == 1 and len(batch.rows) == 2
+    assert batch.raw_block is not None
+    kept = orjson.loads(batch.raw_block)
+    assert sorted(item["sg_event_id"] for item in kept) == ["s2", "s3"]
+    assert {row[1]: kept[row[-1]]["sg_event_id"] for row in batch.rows} == {"s2": "s2", "s3": "s3"}

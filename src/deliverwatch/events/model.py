@@ -49,13 +49,16 @@ class BounceClass(StrEnum):
 @dataclass(frozen=True, slots=True, eq=False)
 class RawItems:
     """Events' raw payloads as they were received, in an array: ``joined`` is their JSON texts
-    separated by commas (the inside of the array), ``count`` how many there are."""
+    separated by commas (the inside of the array), ``count`` how many there are, ``oldest``
+    the time of the oldest of their events (an array with a payload older than the store
+    keeps is not stored)."""
 
     joined: bytes | memoryview
     count: int
+    oldest: datetime
 
     @classmethod
-    def of(cls, text: bytes, values: list[Any]) -> RawItems | None:
+    def of(cls, text: bytes, values: list[Any], oldest: datetime) -> RawItems | None:
         """The items of ``text``, a JSON array whose decoded items are ``values``, whitespace
         around it allowed; None for anything else, or an empty array."""
         if not values:
@@ -63,7 +66,7 @@ class RawItems:
         if text[:1] in _SPACE or text[-1:] in _SPACE:
             text = text.strip(_SPACES)
         if text[:1] == b"[" and text[-1:] == b"]":
-            return cls(memoryview(text)[1:-1], len(values))
+            return cls(memoryview(text)[1:-1], len(values), oldest)
         return None
 
 

@@ -338,7 +338,12 @@ def _send_all(outbox: queue.Queue[tuple[str, Any]], out: Pipe) -> None:
     while True:
         message = outbox.get()
         try:
-            out.send_bytes(marshal.dumps(message))
+            data = marshal.dumps(message)
+        except ValueError:  # a value marshal cannot write: a bug here, reported as a crash
+            message = ("crash", traceback.format_exc())
+            data = marshal.dumps(message)
+        try:
+            out.send_bytes(data)
         except OSError:  # the parent is gone: nothing left to do
             os._exit(1)
         if message[0] != "batch":

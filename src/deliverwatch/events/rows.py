@@ -247,14 +247,18 @@ class RowMaker:
                 tags_value = tags_json[tags] = json(list(tags))
             raw_index = None
             if event.raw:
-                if (where := event.raw_at) is not None:  # as received: its text, once
-                    if where[0] is not received:
+                where = event.raw_at  # as received: its array's text, once
+                if where is not None and where[0] is not received:
+                    if horizon is not None and where[0].oldest < horizon:
+                        where = None  # the array holds a payload older than the store keeps
+                    else:
                         if raws:
                             parts.append(encode_items(raws))
                             raws.clear()
                         received, first = where[0], raw_items
                         parts.append(received.joined)
                         raw_items += received.count
+                if where is not None:
                     raw_index = first + where[1]
                 else:
                     raw_index = raw_items

@@ -184,7 +184,7 @@ def _bind_none_directly() -> None:
     as a value to adapt, ``None`` included: it looks for an adapter, then for ``__adapt__`` on
     its protocol class, whose lookup fails by raising (and formatting) an AttributeError,
     cleared again. That cost ~2,200 instructions per ``None``: a SendGrid row has three, 17% of
-    its whole insert (``bench/parse_instructions.py --phase insert``). A registered adapter is
+    its whole insert (``bench/parse_instructions.py --phases insert``). A registered adapter is
     found first, and this one hands ``None`` back, which binds as NULL as before. It is
     process-wide and changes no value, so it is safe for every connection.
     """

@@ -11,6 +11,7 @@ reads either.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,9 @@ from deliverwatch.store.schema import event_raw_blocks, events
 #: Blocks stored before it are ``json+zlib``, read as well.
 CODEC = BLOCK_CODEC
 ZLIB_CODEC = "json+zlib"
+#: Twenty digits in a row: an integer past 64 bits, maybe, which orjson reads as a float
+#: and json exactly (or digits in a string: json reads those as well).
+_LONG_DIGITS = re.compile(rb"[0-9]{20}")
 #: A block is refused past this size when read back (a corrupt or hostile row).
 MAX_BLOCK_BYTES = 256 << 20
 
@@ -48,11 +52,13 @@ def unpack(codec: str, data: bytes) -> list[Any]:
     if len(text) > MAX_BLOCK_BYTES:
         raise ValueError("raw block larger than MAX_BLOCK_BYTES")
     try:
+        if _LONG_DIGITS.search(text):  # maybe an integer orjson would read as a float
+            raise orjson.JSONDecodeError("", "", 0)
         items = orjson.loads(text)
-    except orjson.JSONDecodeError:  # what only json reads (events.rows._encode_one)
+    except orjson.JSONDecodeError:  # and what only json reads (events.rows._encode_one)
         try:
             items = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValueError("corrupt raw block: not JSON") from None
     if not isinstance(items, list):
         raise ValueError("raw block is not a JSON array")

@@ -13,6 +13,7 @@ from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import IO, Any
 
 import orjson
@@ -42,6 +43,10 @@ _WHERE_COUNT = 1024
 _WHERE = [f"item {index}" for index in range(_WHERE_COUNT)]
 
 
+def _where(index: int) -> str:
+    return _WHERE[index] if index < _WHERE_COUNT else f"item {index}"
+
+
 class BatchProvider(Provider):
     """A provider whose request body holds items (a JSON array, or one JSON object)."""
 
@@ -58,17 +63,16 @@ class BatchProvider(Provider):
         """The items of a request body; by default a JSON array, or one object as one item."""
         return self._body_items(request)[0]
 
-    def _body_items(self, request: WebhookRequest) -> tuple[list[Any], RawItems | None]:
-        """:meth:`items` and their text as received, when orjson reads them (what only
-        :mod:`json` reads, orjson could not read back from the raw block)."""
+    def _body_items(self, request: WebhookRequest) -> tuple[list[Any], bytes | None]:
+        """:meth:`items` and the body's text, when orjson read it (a text only :mod:`json`
+        reads may hold lone surrogates, mended in the items but not in the text)."""
         body = request.body.removeprefix(BOM)
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
             data = load_json(body)  # the error named, or what orjson is stricter about
             return (data if isinstance(data, list) else [data]), None
-        items = data if isinstance(data, list) else [data]
-        return items, RawItems.of(body, items)
+        return (data if isinstance(data, list) else [data]), body
 
     @abstractmethod
     def item_events(
@@ -77,19 +81,20 @@ class BatchProvider(Provider):
         """The events of one item (``[]`` for kinds not tracked); ``request`` is None in files."""
 
     def parse(self, request: WebhookRequest, source: SourceSettings) -> Parsed:
-        events: list[Event] = []
         item_events = self.item_events
         if self._items_are_the_body:
-            items, raws = self._body_items(request)
+            items, text = self._body_items(request)
         else:
-            items, raws = self.items(request), None
-        for index, item in enumerate(items):
-            where = _WHERE[index] if index < _WHERE_COUNT else f"item {index}"
-            found = item_events(item, source, where, request)
-            if raws is not None:
-                point_at(found, item, raws, index)
-            events += found
-        return Parsed(events)
+            items, text = self.items(request), None
+        found = [
+            item_events(
+                item, source, _WHERE[index] if index < _WHERE_COUNT else f"item {index}", request
+            )
+            for index, item in enumerate(items)
+        ]
+        if text is not None:
+            point_at_text(text, items, found)
+        return Parsed([event for events in found for event in events])
 
     def iter_file(self, stream: IO[bytes], source: SourceSettings) -> Iterator[Event]:
         """Items of a file: saved bodies (arrays, JSON lines of arrays) or JSON lines of items."""
@@ -111,24 +116,48 @@ class BatchProvider(Provider):
                 where = f"item {first} (line {line})"
                 yield from item_events(items[0], source, where, request)
                 continue
-            raws = RawItems.of(text, items) if text is not None else None
-            for index, item in enumerate(items):
-                where = f"item {first + index} (line {line})"
-                found = item_events(item, source, where, request)
-                if raws is not None:
-                    for event in found:  # point_at, inline: this runs for every event
-                        if event.raw is item:
-                            event.raw_at = (raws, index)
-                yield from found
+            found = [
+                item_events(item, source, f"item {first + index} (line {line})", request)
+                for index, item in enumerate(items)
+            ]
+            if text is not None:
+                point_at_text(text, items, found)
+            for events in found:
+                yield from events
 
 
-def point_at(events: list[Event], item: Any, raws: RawItems, index: int) -> None:
-    """Point the events whose payload is ``item`` itself, item ``index`` of ``raws``, at its
-    text (``Event.raw_at``), before they are handed out. An event whose payload is a part of
-    the item, or something made from it, keeps its payload to be serialized."""
-    for event in events:
-        if event.raw is item:
+def point_at_text(text: bytes, items: list[Any], found: list[list[Event]]) -> None:
+    """Point events at their payloads' text as received (``Event.raw_at``) when ``text`` is
+    the JSON array of ``items`` and every item is the payload itself of one of its events
+    (``found[i]``: the events of item ``i``).
+
+    Otherwise the events keep their payloads to be serialized: a raw block holding the array
+    would hold what no row points at (a kind not tracked, an item whose event's payload is
+    only a part of it), as much of it as a line may hold. Payloads older than the store's
+    raw-event horizon are refused where the rows are made (``RawItems.oldest``)."""
+    if not items:
+        return
+    events: list[Event] = []
+    indexes: list[int] = []
+    for index, item in enumerate(items):  # plain loops: this runs for every event
+        count = len(events)
+        for event in found[index]:
+            if event.raw is item:
+                events.append(event)
+                indexes.append(index)
+        if len(events) == count:
+            return
+    try:
+        oldest = min(map(_TIMESTAMP, events))
+    except TypeError:  # naive and aware times: a producer's bug, not ours to resolve here
+        return
+    raws = RawItems.of(text, items, oldest)
+    if raws is not None:
+        for event, index in zip(events, indexes, strict=True):
             event.raw_at = (raws, index)
+
+
+_TIMESTAMP = attrgetter("timestamp")
 
 
 def build_event(

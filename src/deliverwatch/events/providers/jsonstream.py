@@ -223,8 +223,13 @@ def iter_json_lines(
         if len(pending) > FAST_LINE:  # a very long line: read it item by item, bounded
             yield from _read_on([pending], source, max_item, index, line)
             return
-    if pending and not pending.isspace():
-        yield from _read_on([pending], source, max_item, index, line)
+    if pending and not pending.isspace():  # the last line, with no line break after it
+        try:
+            value = loads(pending)
+        except decode_error:
+            yield from _read_on([pending], source, max_item, index, line)
+        else:
+            yield index, line, value if type(value) is list else [value], pending
 
 
 def _read_on(
