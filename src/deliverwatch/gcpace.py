@@ -3,9 +3,9 @@
 CPython starts a collection of the young generation every 700 new containers, and now and
 then a full one that walks every object alive: the imported modules of typer, pydantic and
 SQLAlchemy included. A batch of 10,000 rows is 10,000 tuples, a webhook body of 500 events
-thousands of dicts. At the default pace the store's side of a file import spent 0.48 s of
-its ~5 s in collections (two full ones, 0.15 s), and the service 7-8% of its CPU
-(docs/benchmarks-events.md, docs/benchmarks-service.md).
+thousands of dicts. At the default pace the store's side of the standard SendGrid import
+spent 0.38-0.69 s in 519 collections, two of them full ones (0.10-0.19 s in 105 at this
+pace), and the service 7-8% of its CPU (docs/benchmarks-events.md, benchmarks-service.md).
 
 :func:`settle` freezes what is alive (what the imports made lives as long as the process,
 so no collection needs to walk it) and collects the young generation every 50,000
