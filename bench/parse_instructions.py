@@ -120,7 +120,7 @@ def instructions(src: Path, phase: str, path: Path, count: int) -> int:
         command,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(src)},
+        env={**os.environ, "PYTHONPATH": str(src), "PYTHONHASHSEED": "0"},  # steady counts
         check=True,
     )
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
