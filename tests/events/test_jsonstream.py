@@ -91,6 +91,14 @@ def test_lines_come_with_their_text_until_the_character_reader_takes_over() -> N
     ]
 
 
+def test_a_last_line_without_a_line_break_comes_with_its_text() -> None:
+    data = b'{"a": 0}\n [{"a": 1}, {"a": 2}] '
+    assert list(iter_json_lines(chunked(data, 5))) == [
+        (0, 1, [{"a": 0}], b'{"a": 0}'),
+        (1, 2, [{"a": 1}, {"a": 2}], b' [{"a": 1}, {"a": 2}] '),
+    ]
+
+
 def test_the_character_reader_mends_lone_surrogates() -> None:
     data = b'[\n {"a": "\\ud800"},\n {"a": "\\ud83d\\ude00"}\n]\n'
     assert items(data, 5) == [{"a": "\ufffd"}, {"a": "\U0001f600"}]

@@ -63,15 +63,10 @@ class RawItems:
         around it allowed; None for anything else, or an empty array."""
         if not values:
             return None
-        if text[:1] in _SPACE or text[-1:] in _SPACE:
-            text = text.strip(_SPACES)
+        text = text.strip(b" \t\r\n")  # the same object when there is nothing to strip
         if text[:1] == b"[" and text[-1:] == b"]":
             return cls(memoryview(text)[1:-1], len(values), oldest)
         return None
-
-
-_SPACES = b" \t\r\n"
-_SPACE = frozenset(bytes([c]) for c in _SPACES)
 
 
 @dataclass(slots=True, unsafe_hash=True)  # unsafe_hash: immutable by convention (above)

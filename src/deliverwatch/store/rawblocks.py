@@ -10,6 +10,7 @@ reads either.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import zlib
@@ -51,18 +52,22 @@ def unpack(codec: str, data: bytes) -> list[Any]:
         raise ValueError(f"corrupt raw block ({codec}): {exc}") from None
     if len(text) > MAX_BLOCK_BYTES:
         raise ValueError("raw block larger than MAX_BLOCK_BYTES")
-    try:
-        if _LONG_DIGITS.search(text):  # maybe an integer orjson would read as a float
-            raise orjson.JSONDecodeError("", "", 0)
-        items = orjson.loads(text)
-    except orjson.JSONDecodeError:  # and what only json reads (events.rows._encode_one)
-        try:
-            items = json.loads(text)
-        except (ValueError, RecursionError):
-            raise ValueError("corrupt raw block: not JSON") from None
+    items = _decode(text)
     if not isinstance(items, list):
         raise ValueError("raw block is not a JSON array")
     return items
+
+
+def _decode(text: bytes) -> Any:
+    """orjson's reading of a block, unless it may hold an integer orjson would read as a
+    float, or holds what only json reads (``events.rows._encode_one``): then json's."""
+    if not _LONG_DIGITS.search(text):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            return orjson.loads(text)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError("corrupt raw block: not JSON") from None
 
 
 def store_block(
