@@ -61,6 +61,33 @@ def test_timestamps(value: Any, want: datetime) -> None:
     assert Fields({"t": value}, "item 0").time("t").tzinfo is UTC
 
 
+@given(st.integers(min_value=0, max_value=100_000_000_000))
+def test_unix_seconds_read_from_their_minute_equal_fromtimestamp(second: int) -> None:
+    read = Fields({"t": second}, "item 0").time("t")
+    assert read == datetime.fromtimestamp(second, UTC)
+    assert read.tzinfo is UTC
+    assert Fields({"t": second}, "item 1").time("t") is read  # kept for the next event
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=3), st.integers(), st.booleans())))
+def test_strings_read_again_from_the_cache_equal_the_first_read(value: list[Any]) -> None:
+    first = outcome(Fields({"tags": value}, "item 0").strings, "tags")
+    again = outcome(Fields({"tags": list(value)}, "item 0").strings, "tags")
+    assert first == again
+    if first and first[0] != "error":
+        assert list(first) == list(dict.fromkeys(item for item in value if item))
+
+
+def test_strings_drop_empty_and_repeated_items_and_refuse_objects() -> None:
+    read = Fields({"tags": ["a", "", None, "b", "a"]}, "item 0").strings
+    assert read("tags") == ("a", "b")
+    assert read("tags") == ("a", "b")  # from the cache
+    with pytest.raises(PayloadError, match="tags must hold strings, got an object"):
+        Fields({"tags": ["a", {"b": 1}]}, "item 3").strings("tags")
+    with pytest.raises(PayloadError, match="tags must hold strings, got a number"):
+        Fields({"tags": ["a", 1]}, "item 3").strings("tags")
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

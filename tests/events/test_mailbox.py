@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deliverwatch.events.mailbox import _split_any, domain_of, mailbox_provider, split_address
+from deliverwatch.auth.orgdomain import organizational_domain
+from deliverwatch.events.mailbox import (
+    FAMILIES,
+    _split_any,
+    domain_of,
+    mailbox_provider,
+    split_address,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,6 +40,22 @@ from deliverwatch.events.mailbox import _split_any, domain_of, mailbox_provider,
 )  # fmt: skip
 def test_mailbox_provider(domain: str, provider: str) -> None:
     assert mailbox_provider(domain) == provider
+
+
+@given(
+    st.sampled_from(sorted(FAMILIES)),
+    st.one_of(
+        st.sampled_from(["com", "uk", "de", "fr", "br", "jp", "io", "xn--p1ai", "museum"]),
+        st.from_regex(r"[a-z]([a-z0-9-]{0,18}[a-z0-9])?", fullmatch=True),
+    ),
+)
+def test_a_brand_under_a_single_label_is_its_own_organizational_domain(
+    brand: str, label: str
+) -> None:
+    """What lets ``mailbox_provider`` skip the Public Suffix List for ``brand.tld``."""
+    domain = f"{brand}.{label}"
+    assert organizational_domain(domain) == domain
+    assert mailbox_provider(domain) == FAMILIES[brand]
 
 
 @pytest.mark.parametrize(

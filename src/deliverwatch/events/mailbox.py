@@ -76,9 +76,11 @@ def mailbox_provider(domain: str) -> str:
     domain = domain.strip().rstrip(".").lower()
     if domain in DOMAINS:
         return DOMAINS[domain]
-    brand, dot, _ = domain.partition(".")
+    brand, dot, rest = domain.partition(".")
     # yahoo.co.uk is its own organizational domain; mail.yahoo.example is not a Yahoo mailbox.
-    if dot and brand in FAMILIES and organizational_domain(domain) == domain:
+    # A name of two labels always is (the Public Suffix List's rules make every top-level
+    # domain a public suffix), so the list, ~0.1 s to load, is read for longer ones only.
+    if dot and brand in FAMILIES and ("." not in rest or organizational_domain(domain) == domain):
         return FAMILIES[brand]
     return OTHER
 

@@ -19,6 +19,7 @@ such place near its middle (one pretty-printed array, CSV) is read by one reader
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import marshal
 import os
@@ -48,6 +49,11 @@ from deliverwatch.events.rows import BATCH_SIZE, Batch, RowMaker
 PARALLEL_MIN_BYTES = 4 << 20
 #: Batches a reader makes before the parent has taken the previous ones.
 AHEAD = 2
+#: Readers yield the cores to the storing parent. At equal priority the parent got a third
+#: of the two cores, fell behind, and was left alone with the readers' last batches once they
+#: were done: 0.4–0.9 s with one core idle on the standard SendGrid file, against 0.15–0.3 s
+#: (docs/benchmarks-events.md). The readers still take all the time the parent leaves.
+READER_NICENESS = 10
 #: The ``store_meta`` key of the raw-event horizon (``store.rollups.EVENTS_FROM``; a test
 #: checks they agree).
 EVENTS_FROM_KEY = "events_from"
@@ -372,6 +378,8 @@ def main(argv: list[str]) -> None:
     # parent's deliverwatch.events.reader.ReadJob.
     job = ReadJob(*pickle.load(sys.stdin.buffer))  # noqa: S301  (our parent's own job)
     gcpace.settle()  # a process of its own that makes millions of tuples
+    with contextlib.suppress(OSError):
+        os.nice(READER_NICENESS)
     prepare_in_child(Pipe(int(argv[0]), readable=False), job)
     gc.freeze()  # done: no collections through it all at exit (see cli._before_exit)
 

@@ -182,12 +182,14 @@ class RowMaker:
         SQLite's, as SQLAlchemy makes them: a test checks they agree). ``compress``: compress
         the raw block here rather than in the writer (whichever side has time to spare)."""
         self.compress = compress
+        self.events_from = events_from
         self.horizon = datetime.fromtimestamp(events_from, UTC) if events_from is not None else None
         self.time = time
         self.json = json
         self.tags: dict[tuple[str, ...], Any] = {}  # serialized tags: most events share a few
         self.minute_texts: dict[int, str] = {}  # minute → its SQLite time text prefix
-        self.second_texts: dict[int, str] = {}  # whole second → its SQLite time text
+        #: A whole second's datetime → (Unix second, its minute, its time as the driver takes it).
+        self.second_texts: dict[datetime, tuple[int, int, Any]] = {}
 
     def batches(self, new_events: Iterable[Event], batch_size: int = BATCH_SIZE) -> Iterator[Batch]:
         iterator = iter(new_events)
@@ -199,6 +201,7 @@ class RowMaker:
         purpose: at 100,000 events a second every attribute lookup and call per event shows."""
         batch = Batch()
         horizon = self.horizon
+        horizon_epoch = self.events_from if self.events_from is not None else -(2**63)
         to_driver, json, tags_json = self.time, self.json, self.tags
         # SQLite text times, made from a per-minute prefix: isoformat() costs more than the
         # rest of the row (see sqlite_time for the format).
@@ -220,24 +223,27 @@ class RowMaker:
             at = event.timestamp
             if at.tzinfo is not UTC:
                 at = _utc(at)
-            if horizon is not None and at < horizon:
+            if (known := second_texts.get(at)) is not None:
+                # Most ESPs send whole seconds, and parsers share a datetime per second: many
+                # events share each one, and its Unix time and text.
+                epoch, minute, when = known
+            else:
+                epoch = int(at.timestamp() // 1)
+                minute = epoch - epoch % MINUTE
+                if minute_texts is None:
+                    when = to_driver(at)
+                else:
+                    if (prefix := minute_texts.get(minute)) is None:
+                        prefix = minute_texts[minute] = sqlite_time(at)[:17]  # "2025-03-10 12:30:"
+                    when = f"{prefix}{epoch - minute:02d}.{at.microsecond:06d}"
+                if not at.microsecond:
+                    second_texts[at] = (epoch, minute, when)
+            if epoch < horizon_epoch:  # whole seconds: the horizon is one
                 expired += 1
                 continue
             provider, event_id, kind = event.provider, event.event_id, event.type
-            epoch = int(at.timestamp() // 1)
             if epoch > last_epoch:
                 last_epoch = epoch
-            minute = epoch - epoch % MINUTE
-            if minute_texts is None:
-                when = to_driver(at)
-            elif not at.microsecond and (when := second_texts.get(epoch)) is not None:
-                pass  # most ESPs send whole seconds: many events share each one
-            else:
-                if (prefix := minute_texts.get(minute)) is None:
-                    prefix = minute_texts[minute] = sqlite_time(at)[:17]  # "2025-03-10 12:30:"
-                when = f"{prefix}{epoch - minute:02d}.{at.microsecond:06d}"
-                if not at.microsecond:
-                    second_texts[epoch] = when
             kind_value = VALUE[kind]
             bounce_class = event.bounce_class
             class_value = VALUE[bounce_class] if bounce_class else None

@@ -13,7 +13,8 @@ from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache
-from operator import attrgetter
+from itertools import chain
+from operator import attrgetter, is_
 from typing import IO, Any
 
 import orjson
@@ -92,7 +93,8 @@ class BatchProvider(Provider):
 
     def iter_file(self, stream: IO[bytes], source: SourceSettings) -> Iterator[Event]:
         """Items of a file: saved bodies (arrays, JSON lines of arrays) or JSON lines of items."""
-        yield from self.line_events(iter_json_lines(iter_chunks(stream)), source)
+        # The generator itself, not ``yield from`` it: a generator a level less per event.
+        return self.line_events(iter_json_lines(iter_chunks(stream)), source)
 
     def line_events(
         self,
@@ -104,20 +106,31 @@ class BatchProvider(Provider):
         request's of JSON lines)."""
         item_events = self.item_events
         for first, line, items, text in lines:
-            if len(items) == 1:
-                # JSON lines, a value a line: its payload is serialized as before (for one
-                # item, pointing at the line's text cost more than it saved).
-                where = f"item {first} (line {line})"
-                yield from item_events(items[0], source, where, request)
-                continue
-            found = [
-                item_events(item, source, f"item {first + index} (line {line})", request)
-                for index, item in enumerate(items)
-            ]
-            if text is not None:
+            try:  # no locations: formatting one an item cost more than reading its fields
+                found = [item_events(item, source, "", request) for item in items]
+            except PayloadError:
+                found = self._located_events(items, first, line, source, request)
+            if text is not None and len(items) > 1:
+                # A line of a single value keeps its payload to be serialized: for one item,
+                # pointing at the line's text cost more than it saved.
                 point_at_text(text, items, found)
-            for events in found:
-                yield from events
+            yield from chain.from_iterable(found)
+
+    def _located_events(
+        self,
+        items: list[Any],
+        first: int,
+        line: int,
+        source: SourceSettings,
+        request: WebhookRequest | None,
+    ) -> list[list[Event]]:
+        """The events of a line's items read again, each with its location ("item 7 (line
+        3)"): parsing is deterministic, so the error that stopped the first reading is raised
+        again, now naming its item."""
+        return [
+            self.item_events(item, source, f"item {first + index} (line {line})", request)
+            for index, item in enumerate(items)
+        ]
 
 
 def point_at_text(text: bytes, items: list[Any], found: list[list[Event]]) -> None:
@@ -131,15 +144,12 @@ def point_at_text(text: bytes, items: list[Any], found: list[list[Event]]) -> No
     raw-event horizon are refused where the rows are made (``RawItems.oldest``)."""
     if not items:
         return
-    events: list[Event] = []
-    indexes: list[int] = []
-    for index, item in enumerate(items):  # plain loops: this runs for every event
-        count = len(events)
-        for event in found[index]:
-            if event.raw is item:
-                events.append(event)
-                indexes.append(index)
-        if len(events) == count:
+    events = list(chain.from_iterable(found))
+    if len(events) == len(items) and all(map(is_, map(_RAW, events), items)):
+        indexes: Iterable[int] = range(len(items))  # an event an item: the usual case, in C
+    else:
+        events, indexes = _payload_events(items, found)
+        if not events:
             return
     try:
         oldest = min(map(_TIMESTAMP, events))
@@ -151,7 +161,24 @@ def point_at_text(text: bytes, items: list[Any], found: list[list[Event]]) -> No
             event.raw_at = (raws, index)
 
 
+def _payload_events(items: list[Any], found: list[list[Event]]) -> tuple[list[Event], list[int]]:
+    """The events whose payload is their item itself, with the item's index; none unless
+    every item has at least one."""
+    events: list[Event] = []
+    indexes: list[int] = []
+    for index, item in enumerate(items):
+        count = len(events)
+        for event in found[index]:
+            if event.raw is item:
+                events.append(event)
+                indexes.append(index)
+        if len(events) == count:
+            return [], []
+    return events, indexes
+
+
 _TIMESTAMP = attrgetter("timestamp")
+_RAW = attrgetter("raw")
 
 
 def build_event(

@@ -11,11 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from functools import lru_cache
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING, Any
 
 from deliverwatch.events.classify import classify
 from deliverwatch.events.model import Event, EventType
@@ -28,6 +24,9 @@ from deliverwatch.events.providers.base import (
 from deliverwatch.events.providers.batch import BatchProvider, build_event
 from deliverwatch.events.providers.credentials import check_fresh, remember_once, signed_time
 from deliverwatch.events.providers.jsonfields import Fields
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 SIGNATURE = "x-twilio-email-event-webhook-signature"
 TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
@@ -63,6 +62,11 @@ _CLASSIFIED = (EventType.BOUNCED, EventType.DEFERRED)
 @lru_cache(maxsize=32)
 def load_key(text: str) -> ec.EllipticCurvePublicKey:
     """The ECDSA key from base64 DER (as SendGrid shows it) or PEM; ValueError otherwise."""
+    # Imported here: a file import (its reader processes) never verifies, and the library
+    # takes ~30 ms to import.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     text = text.strip()
     if text.startswith("-----BEGIN"):
         key = serialization.load_pem_public_key(text.encode())
@@ -83,6 +87,10 @@ class SendGrid(BatchProvider):
     async def verify(
         self, request: WebhookRequest, source: SourceSettings, ctx: VerifyContext
     ) -> None:
+        from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         signature, stamp = request.header(SIGNATURE), request.header(TIMESTAMP)
         if not signature or not stamp:
             raise SignatureError("missing SendGrid signature headers", missing=True)
