@@ -203,7 +203,9 @@ def build_event(
     """An :class:`Event` with the derived fields filled in the same way for every ESP.
 
     ``sender`` is the From address or domain when the payload has one; otherwise the source's
-    configured ``sending_domain`` is used. Without ``event_id`` the id is a hash of ``raw``
+    configured ``sending_domain`` is used. ``tags``: a tuple is kept as it is, so it must hold
+    no repeats (``Fields.strings`` makes such tuples); repeats are dropped from any other
+    iterable. Without ``event_id`` the id is a hash of ``raw``
     (whose canonical JSON, made for the hash, becomes ``raw_json``).
     """
     split = split_address(recipient) if recipient else None
@@ -228,8 +230,7 @@ def build_event(
         bounce_class,
         smtp_status,
         diagnostic,
-        # No tag or one: nothing to deduplicate, and the tuple can be kept as it is.
-        tags if isinstance(tags, tuple) and len(tags) < 2 else tuple(dict.fromkeys(tags)),
+        tags if isinstance(tags, tuple) else tuple(dict.fromkeys(tags)),
         campaign,
         ip,
         raw,

@@ -155,9 +155,9 @@ class Generic(BatchProvider):
             bounce_class = classify(status, diagnostic)
         tags = fields.get("tags")
         if isinstance(tags, str):
-            tag_list = [tag.strip() for tag in tags.split(",") if tag.strip()]
+            tag_list: Iterable[str] = [tag.strip() for tag in tags.split(",") if tag.strip()]
         else:
-            tag_list = list(fields.strings("tags"))
+            tag_list = fields.strings("tags")
         return build_event(
             provider or self.name,
             source,
