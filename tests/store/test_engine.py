@@ -9,13 +9,18 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from deliverwatch.store import begin_write, create_engine
 from deliverwatch.store.engine import (
     SQLITE_BUSY_TIMEOUT_MS,
     SQLITE_PAGE_SIZE,
+    SQLITE_VALUES_PER_INSERT,
     _take_turn,
+    driver_executemany,
+    driver_insert_rows,
     engine_url,
+    upsert_insert,
 )
 
 
@@ -193,3 +198,46 @@ def test_begin_write_takes_the_turn_on_a_sqlite_file(tmp_path: Path) -> None:
         os.close(free)
     finally:
         engine.dispose()
+
+
+_ROWS_TABLE = sa.Table(
+    "rows_test",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("k", sa.String, nullable=False, unique=True),
+    sa.Column("v", sa.String),
+    sa.Column("n", sa.Integer),
+)
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1, 7])
+def test_many_rows_a_statement_store_what_one_a_row_stores(engine: Engine, extra: int) -> None:
+    """``driver_insert_rows`` (many rows a statement on SQLite) and ``driver_executemany``
+    store the same rows in the same order, keep the first of two with one key and count only
+    the new ones: around the statement size and across whole statements."""
+    per = SQLITE_VALUES_PER_INSERT // 3
+    count = 2 * per + extra
+    rows = [(f"k{i % (count - 5)}", f"v{i}", None if i % 3 else i) for i in range(count)]
+    statement = upsert_insert(engine.dialect.name, _ROWS_TABLE).on_conflict_do_nothing(
+        index_elements=["k"]
+    )
+    stored = {}
+    for insert in (driver_executemany, driver_insert_rows):
+        _ROWS_TABLE.metadata.drop_all(engine)
+        _ROWS_TABLE.metadata.create_all(engine)
+        with engine.begin() as conn:
+            assert insert(conn, statement, ("k", "v", "n"), rows) == count - 5
+            assert insert(conn, statement, ("k", "v", "n"), rows[:3]) == 0  # all stored before
+            stored[insert] = conn.execute(sa.select(_ROWS_TABLE).order_by("id")).all()
+    assert stored[driver_insert_rows] == stored[driver_executemany]
+    assert [row.v for row in stored[driver_insert_rows]] == [f"v{i}" for i in range(count - 5)]
+
+
+def test_a_literal_goes_into_every_row_of_many_a_statement(engine: Engine) -> None:
+    mark = "-9100000000000000001"
+    statement = upsert_insert(engine.dialect.name, _ROWS_TABLE).values(n=sa.literal_column(mark))
+    rows = [(f"k{i}", f"v{i}") for i in range(SQLITE_VALUES_PER_INSERT)]
+    _ROWS_TABLE.metadata.create_all(engine)
+    with engine.begin() as conn:
+        assert driver_insert_rows(conn, statement, ("k", "v"), rows, literals={mark: "42"}) == 999
+        assert conn.execute(sa.select(sa.func.count()).where(_ROWS_TABLE.c.n == 42)).scalar() == 999

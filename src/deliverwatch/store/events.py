@@ -26,7 +26,7 @@ from deliverwatch.events.rows import BATCH_SIZE, Batch, RowMaker, minute_of
 from deliverwatch.store.engine import (
     bind_processor,
     bulk_page_cache,
-    driver_executemany,
+    driver_insert_rows,
     lock_store_for_writing,
     time_to_driver,
     upsert_insert,
@@ -189,7 +189,7 @@ class EventWriter:
             # The block id as a literal (an integer we made) put into SQL compiled once: no
             # second pass over the rows to add it, no compilation per batch.
             insert, literals = self.insert_with_block, {_BLOCK_ID_MARK: str(int(block_id))}
-        stored = driver_executemany(self.conn, insert, EVENT_COLUMNS, rows, literals=literals)
+        stored = driver_insert_rows(self.conn, insert, EVENT_COLUMNS, rows, literals=literals)
         if not stored and block_id is not None:  # a retried batch: nothing refers to it
             self.conn.execute(sa.delete(event_raw_blocks).where(event_raw_blocks.c.id == block_id))
         if stored:
@@ -337,7 +337,7 @@ def _count_first_engagements(conn: Connection, markers: _Markers, deltas: Rollup
         )
     columns = ("provider", "message_key", "kind", "first_at", "sending_domain", "mailbox_provider")
     created.sort()  # in primary-key order: see the sort in rows.RowMaker.prepare
-    driver_executemany(conn, sa.insert(table), columns, created)
+    driver_insert_rows(conn, sa.insert(table), columns, created)
     if moves:
         conn.execute(
             sa.update(table).where(
