@@ -329,8 +329,16 @@ class Fields:
             return moment
         if value is None or value == "":
             raise PayloadError(f"{self._at(key)} is missing")
-        return parse_time(value, self._at(key))
+        return self._parse_time(value, key)
 
     def opt_time(self, key: str) -> datetime | None:
         value = self.data.get(key)
-        return None if value is None or value == "" else parse_time(value, self._at(key))
+        return None if value is None or value == "" else self._parse_time(value, key)
+
+    def _parse_time(self, value: Any, key: str) -> datetime:
+        """:func:`parse_time`, the field's location formatted only for an error (its messages
+        start with the location: an ISO time per event paid an f-string for nothing)."""
+        try:
+            return parse_time(value, "")
+        except PayloadError as exc:
+            raise PayloadError(f"{self._at(key)}{exc.reason}") from None
