@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from deliverwatch.events.model import (
     Event,
     EventType,
+    _has_float,
     canonical_json,
     hashed_event_id,
     stable_event_id,
@@ -82,3 +83,12 @@ def test_canonical_json_of_the_usual_record_takes_the_fast_path() -> None:
     assert canonical_json(record) == orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
     for slow in ({"t": 1.5}, {"t": "é"}, {"t": "\x7f"}, {"t": 2**64}, {"t": [{"u": 1e16}]}):
         assert canonical_json(slow) == json.dumps(slow, sort_keys=True, separators=(",", ":"))
+
+
+def test_a_float_is_found_at_any_depth_without_recursion() -> None:
+    deep: Any = [1.5]
+    for _ in range(100_000):  # far past the interpreter's recursion limit
+        deep = {"k": [deep, "x", None, True]}
+    assert _has_float({"a": "b", "deep": deep})
+    assert not _has_float({"a": "b", "tags": ["x", 1, None, False], "o": {"k": ["y"]}})
+    assert _has_float({"tags": ["x", 2.0]})

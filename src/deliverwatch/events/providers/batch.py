@@ -106,13 +106,19 @@ class BatchProvider(Provider):
         request's of JSON lines)."""
         item_events = self.item_events
         for first, line, items, text in lines:
-            try:  # no locations: formatting one an item cost more than reading its fields
+            # No locations: formatting one an item cost more than reading its fields.
+            if len(items) == 1:  # JSON lines: a value a line, its payload serialized as before
+                try:
+                    events = item_events(items[0], source, "", request)
+                except PayloadError:
+                    events = self._located_events(items, first, line, source, request)[0]
+                yield from events
+                continue
+            try:
                 found = [item_events(item, source, "", request) for item in items]
             except PayloadError:
                 found = self._located_events(items, first, line, source, request)
-            if text is not None and len(items) > 1:
-                # A line of a single value keeps its payload to be serialized: for one item,
-                # pointing at the line's text cost more than it saved.
+            if text is not None:
                 point_at_text(text, items, found)
             yield from chain.from_iterable(found)
 
