@@ -11,11 +11,17 @@ SendGrid file of ``ingest_file.py``:
 * ``prepare``: ``RowMaker.prepare`` of those events (rows, rollup counts, raw block);
 * ``json``: the JSON decoding alone;
 * ``insert``: ``EventWriter.write`` of those rows into a new SQLite store (the driver's
-  ``executemany``, rollups, markers, suppressions; the transaction's commit is counted too).
+  ``executemany``, rollups, markers, suppressions; the transaction's commit is counted too);
+* ``reader``: a file reader process's whole work (``events.reader.prepare_in_child``) on the
+  file's first lines holding ``--events`` events: reading and splitting lines, JSON, the
+  provider's parsing, rows, the compressed raw block and the batch as marshal data, sent
+  into a pipe that is drained. With ``--format generic`` the standard generic file
+  instead (JSON lines without event ids: each id a hash of the record).
 
     .venv/bin/python bench/parse_instructions.py                 # 5,000 events, this tree
     .venv/bin/python bench/parse_instructions.py --src /path/to/other/checkout/src
     .venv/bin/python bench/parse_instructions.py --phases insert
+    .venv/bin/python bench/parse_instructions.py --phases reader --format generic
 
 Needs valgrind (Debian: ``apt-get install valgrind``); about 20 s a phase.
 """
@@ -32,7 +38,52 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("parse", "prepare", "json", "insert")
+PHASES = ("parse", "prepare", "json", "insert", "reader")
+
+
+def reader_child(phase: str, path: Path, count: int, provider: str) -> None:
+    """The measured process of the ``reader`` phase (``reader-none``: only the set-up, and a
+    reader's work on a few other lines to warm it up)."""
+    import orjson
+
+    from deliverwatch import gcpace
+    from deliverwatch.events.providers import get_provider
+    from deliverwatch.events.providers.base import SourceSettings
+    from deliverwatch.events.reader import ReadJob, prepare_in_child
+
+    lines, found = [], 0
+    with path.open("rb") as stream:
+        for line in stream:
+            value = orjson.loads(line)
+            found += len(value) if isinstance(value, list) else 1
+            lines.append(line)
+            if found >= count:
+                break
+        spare = [next(stream) for _ in range(3)]
+    source = SourceSettings(name=f"file:{provider}", provider=provider, sending_domain="shop.test")
+    get_provider(provider)
+    gcpace.settle()  # as a reader process does
+
+    class Drain:
+        """The pipe's sending end: what a reader sends, dropped."""
+
+        def send_bytes(self, data: bytes) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    def work(data: bytes) -> None:
+        with tempfile.NamedTemporaryFile(suffix=".json") as part:
+            part.write(data)
+            part.flush()
+            job = ReadJob(provider, source, part.name, 0, len(data), None, 10_000)
+            prepare_in_child(Drain(), job)  # type: ignore[arg-type]
+
+    work(b"".join(spare))
+    if phase == "reader":
+        work(b"".join(lines))
+    print(f"events {found}", file=sys.stderr)
 
 
 def child(phase: str, path: Path, count: int) -> None:
@@ -104,18 +155,15 @@ def run(
         writer.write(rows)
 
 
-def instructions(src: Path, phase: str, path: Path, count: int) -> int:
+def instructions(src: Path, phase: str, path: Path, count: int, fmt: str = "sendgrid") -> int:
+    return counted(src, phase, path, count, fmt)[0]
+
+
+def counted(src: Path, phase: str, path: Path, count: int, fmt: str) -> tuple[int, int]:
+    """(instructions, events) of a child's run: the events it reported, else ``count``."""
     command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
-    command += [
-        sys.executable,
-        __file__,
-        "--child",
-        phase,
-        "--file",
-        str(path),
-        "--events",
-        str(count),
-    ]
+    command += [sys.executable, __file__, "--child", phase, "--file", str(path)]
+    command += ["--events", str(count), "--format", fmt]
     done = subprocess.run(
         command,
         capture_output=True,
@@ -126,7 +174,8 @@ def instructions(src: Path, phase: str, path: Path, count: int) -> int:
     found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
     if found is None:
         raise RuntimeError(done.stderr[-2000:])
-    return int(found[1].replace(",", ""))
+    events = re.search(r"^events (\d+)$", done.stderr, re.MULTILINE)
+    return int(found[1].replace(",", "")), int(events[1]) if events else count
 
 
 def main() -> None:
@@ -134,22 +183,36 @@ def main() -> None:
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the code to count")
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--phases", default=",".join(PHASES), help=",".join(PHASES))
-    parser.add_argument("--child", choices=["none", *PHASES], help=argparse.SUPPRESS)
+    parser.add_argument("--format", choices=["sendgrid", "generic"], default="sendgrid")
+    parser.add_argument("--child", choices=["none", "reader-none", *PHASES], help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.file, args.events)
+        if args.child.startswith("reader"):
+            reader_child(args.child, args.file, args.events, args.format)
+        else:
+            child(args.child, args.file, args.events)
         return
+    phases = args.phases.split(",")
+    if args.format != "sendgrid" and phases != ["reader"]:
+        parser.error("--format generic counts the reader only: add --phases reader")
     sys.path.insert(0, str(ROOT / "bench"))
     from ingest_file import generate
 
     with tempfile.TemporaryDirectory(prefix="dw-instr-") as tmp:
-        path = Path(tmp) / "sendgrid.json"
-        generate(path, "sendgrid", events=200_000)  # the standard file of ingest_file.py
-        base = instructions(args.src, "none", path, args.events)
-        for phase in args.phases.split(","):
-            spent = instructions(args.src, phase, path, args.events) - base
-            print(f"{phase:8s} {spent / args.events:10,.0f} instructions an event")
+        path = Path(tmp) / f"{args.format}.json"
+        generate(path, args.format, events=200_000)  # the standard file of ingest_file.py
+        base = None
+        for phase in phases:
+            if phase == "reader":
+                start, _ = counted(args.src, "reader-none", path, args.events, args.format)
+                spent, events = counted(args.src, "reader", path, args.events, args.format)
+                per = (spent - start) / events
+            else:
+                if base is None:
+                    base = instructions(args.src, "none", path, args.events)
+                per = (instructions(args.src, phase, path, args.events) - base) / args.events
+            print(f"{phase:8s} {per:10,.0f} instructions an event")
 
 
 if __name__ == "__main__":
