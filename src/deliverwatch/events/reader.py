@@ -52,7 +52,8 @@ AHEAD = 2
 #: Readers yield the cores to the storing parent. At equal priority the parent got a third
 #: of the two cores, fell behind, and was left alone with the readers' last batches once they
 #: were done: 0.43–0.96 s with one core idle on the standard SendGrid file, against
-#: 0.10–0.30 s (docs/benchmarks-events.md, session 8). The readers still take all the time the parent leaves.
+#: 0.10–0.30 s (docs/benchmarks-events.md, session 8). The readers still take all the time
+#: the parent leaves.
 READER_NICENESS = 10
 #: The ``store_meta`` key of the raw-event horizon (``store.rollups.EVENTS_FROM``; a test
 #: checks they agree).
