@@ -71,8 +71,7 @@ def test_garbage_raises_only_payload_error(data: bytes, size: int) -> None:
 
 def test_integers_past_64_bits_are_read_as_floats_not_refused() -> None:
     """RFC 8259 §6: such numbers are not interoperable; orjson, which reads the lines of a
-    file, takes them as the nearest float, as most JSON readers do (the text as received is
-    what the store keeps, see ``Event.raw_at``)."""
+    file, takes them as the nearest float, as most JSON readers do."""
     data = b'{"n": -9223372036854775809}\n[{"n": 18446744073709551616}, {"n": 1}]\n'
     assert items(data, 7) == [{"n": -9223372036854775809.0}, {"n": 2.0**64}, {"n": 1}]
 

@@ -217,7 +217,9 @@ def test_many_rows_a_statement_store_what_one_a_row_stores(engine: Engine, extra
     the new ones: around the statement size and across whole statements."""
     per = SQLITE_VALUES_PER_INSERT // 3
     count = 2 * per + extra
-    rows = [(f"k{i % (count - 5)}", f"v{i}", None if i % 3 else i) for i in range(count)]
+    keys = [f"k{i}" for i in range(count - 5)] + [f"k{i}" for i in range(2, 7)]
+    keys[1] = "k0"  # a repeat within one statement; the last five repeat earlier statements'
+    rows = [(key, f"v{i}", None if i % 3 else i) for i, key in enumerate(keys)]
     statement = upsert_insert(engine.dialect.name, _ROWS_TABLE).on_conflict_do_nothing(
         index_elements=["k"]
     )
@@ -226,11 +228,13 @@ def test_many_rows_a_statement_store_what_one_a_row_stores(engine: Engine, extra
         _ROWS_TABLE.metadata.drop_all(engine)
         _ROWS_TABLE.metadata.create_all(engine)
         with engine.begin() as conn:
-            assert insert(conn, statement, ("k", "v", "n"), rows) == count - 5
+            assert insert(conn, statement, ("k", "v", "n"), rows) == count - 6
             assert insert(conn, statement, ("k", "v", "n"), rows[:3]) == 0  # all stored before
             stored[insert] = conn.execute(sa.select(_ROWS_TABLE).order_by("id")).all()
     assert stored[driver_insert_rows] == stored[driver_executemany]
-    assert [row.v for row in stored[driver_insert_rows]] == [f"v{i}" for i in range(count - 5)]
+    assert [row.v for row in stored[driver_insert_rows]] == [
+        f"v{i}" for i in range(count - 5) if i != 1
+    ]
 
 
 def test_a_literal_goes_into_every_row_of_many_a_statement(engine: Engine) -> None:
@@ -241,3 +245,18 @@ def test_a_literal_goes_into_every_row_of_many_a_statement(engine: Engine) -> No
     with engine.begin() as conn:
         assert driver_insert_rows(conn, statement, ("k", "v"), rows, literals={mark: "42"}) == 999
         assert conn.execute(sa.select(sa.func.count()).where(_ROWS_TABLE.c.n == 42)).scalar() == 999
+
+
+def test_many_rows_a_statement_only_in_a_transaction_and_errors_as_sqlalchemys(
+    engine: Engine,
+) -> None:
+    """Outside a transaction SQLAlchemy began, the rows go through ``executemany``, so a
+    rollback undoes them; a driver error comes out as SQLAlchemy's, as from it."""
+    statement = sa.insert(_ROWS_TABLE)
+    _ROWS_TABLE.metadata.create_all(engine)
+    with engine.connect() as conn:
+        driver_insert_rows(conn, statement, ("k", "v"), [("a", "1"), ("b", "2"), ("c", "3")])
+        conn.rollback()
+        assert conn.execute(sa.select(sa.func.count()).select_from(_ROWS_TABLE)).scalar() == 0
+    with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+        driver_insert_rows(conn, statement, ("k", "v"), [("a", "1"), ("a", "2")])

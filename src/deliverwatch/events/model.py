@@ -145,6 +145,10 @@ def canonical_json(payload: dict[str, Any]) -> str:
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
 
 
+#: The types of the JSON values that are not a float or a container.
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _has_float(payload: Any) -> bool:
     """Whether ``payload`` holds a float, or anything else a JSON decoder does not make.
 
@@ -163,10 +167,8 @@ def _has_float(payload: Any) -> bool:
     return False
 
 
-_PLAIN = frozenset({str, int, bool, type(None)})
-
-
 def _walk_has_float(payload: Any) -> bool:
+    """:func:`_has_float` of any value, with a stack of its own: no recursion, however deep."""
     pending: list[Any] = [payload]
     while pending:
         value = pending.pop()

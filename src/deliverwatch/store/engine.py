@@ -353,15 +353,18 @@ def driver_insert_rows(
     *,
     literals: dict[str, str] | None = None,
 ) -> int:
-    """:func:`driver_executemany` of an INSERT, which on SQLite inserts many rows a statement
-    (``VALUES (…), (…), …``), in order; returns the number of rows inserted.
+    """:func:`driver_executemany` of an INSERT, which on SQLite inside the caller's
+    transaction inserts many rows a statement (``VALUES (…), (…), …``), in order; returns
+    the number of rows inserted.
 
-    sqlite3's ``executemany`` steps, resets and releases the GIL once per row: on a batch of
-    SendGrid events that cost 42,400 instructions a row, against 38,900 with a hundred rows
-    a statement (bench/parse_instructions.py). The statements go to the driver's cursor
-    directly: through SQLAlchemy each ``execute`` costs more than the rows it saves.
+    sqlite3's ``executemany`` steps, resets and releases the GIL once per row: storing a
+    batch of SendGrid events took 46,176 instructions an event that way, 42,691 with 62
+    rows a statement (``bench/parse_instructions.py --phases insert``). The statements go
+    to the driver's cursor directly (through SQLAlchemy each ``execute`` costs more than the
+    rows it saves), so only inside a transaction SQLAlchemy began; errors are raised as
+    SQLAlchemy's, as from ``executemany``.
     """
-    if conn.dialect.name != "sqlite" or len(rows) < 2:
+    if conn.dialect.name != "sqlite" or len(rows) < 2 or not conn.in_transaction():
         return driver_executemany(conn, stmt, columns, rows, literals=literals)
     sql, order = _compiled(stmt, conn.dialect, tuple(columns))
     for token, value in (literals or {}).items():  # values the caller made safe (integers)
@@ -376,9 +379,8 @@ def driver_insert_rows(
     driver = conn.connection.driver_connection
     assert driver is not None  # a checked-out connection
     cursor = driver.cursor()
+    inserted, whole = 0, len(rows) - len(rows) % per
     try:
-        inserted = 0
-        whole = len(rows) - len(rows) % per
         for start in range(0, whole * width, per * width):
             cursor.execute(full, flat[start : start + per * width])
             inserted += cursor.rowcount
@@ -386,9 +388,11 @@ def driver_insert_rows(
             rest = f"{head}{', '.join([values] * (len(rows) - whole))}{tail}"
             cursor.execute(rest, flat[whole * width :])
             inserted += cursor.rowcount
-        return inserted
+    except sqlite3.Error as exc:
+        raise sa.exc.DBAPIError.instance(full, None, exc, sqlite3.Error) from exc
     finally:
         cursor.close()
+    return inserted
 
 
 def _values_clause(sql: str) -> tuple[str, str, str]:

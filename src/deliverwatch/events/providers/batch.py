@@ -210,7 +210,7 @@ def build_event(
 
     ``sender`` is the From address or domain when the payload has one; otherwise the source's
     configured ``sending_domain`` is used. ``tags``: a tuple is kept as it is, so it must hold
-    no repeats (``Fields.strings`` makes such tuples); repeats are dropped from any other
+    no repeats (``Fields.tags`` makes such tuples); repeats are dropped from any other
     iterable. Without ``event_id`` the id is a hash of ``raw``
     (whose canonical JSON, made for the hash, becomes ``raw_json``).
     """

@@ -157,7 +157,7 @@ class Generic(BatchProvider):
         if isinstance(tags, str):
             tag_list: Iterable[str] = [tag.strip() for tag in tags.split(",") if tag.strip()]
         else:
-            tag_list = fields.strings("tags")
+            tag_list = fields.tags("tags")
         return build_event(
             provider or self.name,
             source,

@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -141,7 +142,7 @@ def _utc_second(value: int) -> datetime:
         start = _MINUTES[minute] = datetime.fromtimestamp(minute, UTC)
     if len(_SECONDS) >= _SECONDS_KEPT:
         _SECONDS.clear()
-    moment = _SECONDS[value] = start + _STEPS[value - minute]
+    _SECONDS[value] = moment = start + _STEPS[value - minute]
     return moment
 
 
@@ -164,10 +165,16 @@ _SECONDS_KEPT = 128
 _MINUTES: dict[int, datetime] = {}
 _MINUTES_KEPT = 4096
 _STEPS = [timedelta(seconds=second) for second in range(60)]
-#: A list of strings as decoded → the tuple :meth:`Fields.strings` makes of it: tags and
-#: categories repeat on most events, and checking each item cost more than the lookup.
+#: A list of strings as decoded → the tuple :meth:`Fields.strings` (:meth:`Fields.tags`)
+#: makes of it: tags and categories repeat on most events, and checking each item cost more
+#: than the lookup.
 _STRINGS: dict[tuple[Any, ...], tuple[str, ...]] = {}
+_TAGS: dict[tuple[Any, ...], tuple[str, ...]] = {}
 _STRINGS_KEPT = 4096
+
+
+def _unique(items: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
 
 
 class Fields:
@@ -295,14 +302,26 @@ class Fields:
         ]
 
     def strings(self, key: str) -> tuple[str, ...]:
-        """One string or a list of strings (empty strings and repeats dropped), ``()`` when
-        absent."""
+        """One string or a list of strings (empty strings dropped), ``()`` when absent."""
+        return self._strings(key, _STRINGS, tuple)
+
+    def tags(self, key: str) -> tuple[str, ...]:
+        """:meth:`strings` without repeats, in order: tags, which ``build_event`` keeps as
+        they are."""
+        return self._strings(key, _TAGS, _unique)
+
+    def _strings(
+        self,
+        key: str,
+        kept: dict[tuple[Any, ...], tuple[str, ...]],
+        make: Callable[[list[str]], tuple[str, ...]],
+    ) -> tuple[str, ...]:
         value = self.data.get(key)
         if type(value) is str:
             return (value,) if value else ()
         if type(value) is list:
             try:
-                return _STRINGS[tuple(value)]
+                return kept[tuple(value)]
             except (KeyError, TypeError):  # not seen yet, or holding objects: checked below
                 pass
         items = value if isinstance(value, list) else [value]
@@ -313,11 +332,11 @@ class Fields:
             if not isinstance(item, str):
                 raise PayloadError(f"{self._at(key)} must hold strings, got {kind(item)}")
             out.append(item)
-        strings = tuple(dict.fromkeys(out))
+        strings = make(out)
         if type(value) is list:
-            if len(_STRINGS) >= _STRINGS_KEPT:
-                _STRINGS.clear()
-            _STRINGS[tuple(value)] = strings
+            if len(kept) >= _STRINGS_KEPT:
+                kept.clear()
+            kept[tuple(value)] = strings
         return strings
 
     def time(self, key: str) -> datetime:

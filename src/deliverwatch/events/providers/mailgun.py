@@ -114,7 +114,7 @@ class Mailgun(BatchProvider):
                 bounce_class=bounce_class,
                 smtp_status=enhanced or code,
                 diagnostic=diagnostic,
-                tags=fields.strings("tags"),
+                tags=fields.tags("tags"),
                 campaign=next(filter(None, campaigns), None),
                 ip=envelope.opt_text("sending-ip") if envelope else None,
             )

@@ -119,7 +119,7 @@ class Mandrill(BatchProvider):
                 message_id=msg.opt_text("_id") or fields.opt_text("_id"),
                 bounce_class=bounce_class,
                 diagnostic=diagnostic,
-                tags=msg.strings("tags"),
+                tags=msg.tags("tags"),
                 ip=last.opt_text("source_ip") if last else None,
             )
         ]

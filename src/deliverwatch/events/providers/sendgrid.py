@@ -140,7 +140,7 @@ class SendGrid(BatchProvider):
                 bounce_class=bounce_class,
                 smtp_status=status,
                 diagnostic=diagnostic,
-                tags=fields.strings("category"),
+                tags=fields.tags("category"),
                 campaign=campaign,
                 ip=fields.opt_text("ip") if kind in SENDING_IP else None,
             )

@@ -100,7 +100,7 @@ class SparkPost(BatchProvider):
                 bounce_class=bounce_class,
                 smtp_status=status,
                 diagnostic=diagnostic,
-                tags=fields.strings("rcpt_tags"),
+                tags=fields.tags("rcpt_tags"),
                 campaign=fields.opt_text("campaign_id"),
                 ip=fields.opt_text("sending_ip"),
             )
