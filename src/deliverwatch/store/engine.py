@@ -358,7 +358,7 @@ def driver_insert_rows(
     the number of rows inserted.
 
     sqlite3's ``executemany`` steps, resets and releases the GIL once per row: storing a
-    batch of SendGrid events took 46,176 instructions an event that way, 42,691 with 62
+    batch of SendGrid events took 46,176 instructions an event that way, 42,712 with 62
     rows a statement (``bench/parse_instructions.py --phases insert``). The statements go
     to the driver's cursor directly (through SQLAlchemy each ``execute`` costs more than the
     rows it saves), so only inside a transaction SQLAlchemy began; errors are raised as
