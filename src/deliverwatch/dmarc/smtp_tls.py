@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -100,6 +101,10 @@ def parse_smtp_tls(data: bytes | str) -> SmtpTlsReport:
         document = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise SmtpTlsError(f"not JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(text) and not _is_unicode(document):
+        # Reports are I-JSON (RFC 8460 §4.4, RFC 7493 §2.1): no lone surrogates, which the
+        # databases' drivers would refuse to store anyway.
+        raise SmtpTlsError("not I-JSON: a string holds a lone surrogate escape")
     if not isinstance(document, dict):
         raise SmtpTlsError("not an SMTP TLS report: the JSON is not an object")
     date_range = _object(document, "date-range")
@@ -114,6 +119,19 @@ def parse_smtp_tls(data: bytes | str) -> SmtpTlsReport:
         contact_info=_optional(document, "contact-info"),
         policies=tuple(_policy(item, index) for index, item in enumerate(policies)),
     )
+
+
+#: A ``\uD800``-``\uDFFF`` escape: how JSON text can hold a surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _is_unicode(document: Any) -> bool:
+    """Whether every string of ``document`` encodes as UTF-8 (holds no lone surrogate)."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _policy(item: object, index: int) -> TlsPolicy:
