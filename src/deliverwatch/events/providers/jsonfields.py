@@ -346,6 +346,14 @@ class Fields:
             if (moment := _SECONDS.get(value)) is None:
                 moment = _utc_second(value)
             return moment
+        if type(value) is str and value[4:5] == "-":  # ISO 8601 in UTC, the other usual form
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                pass  # lower-case "z", spaces around: parse_time's
+            else:
+                if moment.tzinfo is UTC:
+                    return moment
         if value is None or value == "":
             raise PayloadError(f"{self._at(key)} is missing")
         return self._parse_time(value, key)
