@@ -102,7 +102,7 @@ def parse_smtp_tls(data: bytes | str) -> SmtpTlsReport:
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise SmtpTlsError(f"not JSON: {exc}") from None
     if _SURROGATE_ESCAPE.search(text) and not _is_unicode(document):
-        # Reports are I-JSON (RFC 8460 §4.4, RFC 7493 §2.1): no lone surrogates, which the
+        # Reports are I-JSON (RFC 8460 §4, RFC 7493 §2.1): no lone surrogates, which the
         # databases' drivers would refuse to store anyway.
         raise SmtpTlsError("not I-JSON: a string holds a lone surrogate escape")
     if not isinstance(document, dict):
