@@ -42,3 +42,15 @@ def test_a_lone_surrogate_is_refused_as_not_i_json(escape: str) -> None:
     fail the import's write with an error that names nothing."""
     with pytest.raises(SmtpTlsError, match="not I-JSON: a string holds a lone surrogate"):
         parse_smtp_tls(report(escape))
+
+
+def test_a_lone_surrogate_in_a_text_given_as_str_is_refused_too() -> None:
+    with pytest.raises(SmtpTlsError, match="not I-JSON"):
+        parse_smtp_tls(report("X").decode().replace('"X"', '"X\ud800"'))
+
+
+def test_a_deep_report_with_a_surrogate_pair_is_read_without_recursion() -> None:
+    document = json.loads(report("Mail \\ud83d\\udce8"))
+    document["x-extra"] = json.loads("[" * 900 + "]" * 900)
+    parsed = parse_smtp_tls(json.dumps(document))
+    assert parsed.organization_name == "Mail \U0001f4e8"

@@ -69,6 +69,29 @@ def test_unix_seconds_read_from_their_minute_equal_fromtimestamp(second: int) ->
     assert Fields({"t": second}, "item 1").time("t") is read  # kept for the next event
 
 
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.sampled_from(["T", " "]),
+    st.sampled_from(["Z", "zZ", "xZ", "0Z", "z", "+00:00", "-05:00", " Z", "Z ", "", "ZZ"]),
+    st.sampled_from(["", " "]),
+)
+def test_iso_times_read_as_parse_time_reads_them(
+    moment: datetime, separator: str, zone: str, space: str
+) -> None:
+    """The shortcut for ISO 8601 times in UTC answers as ``parse_time`` does, errors too."""
+    value = space + moment.isoformat(separator) + zone
+
+    def read(parse: Any) -> Any:
+        try:
+            return parse()
+        except PayloadError:
+            return "error"
+
+    assert read(lambda: Fields({"t": value}, "item 0").time("t")) == read(
+        lambda: parse_time(value, "t")
+    )
+
+
 @given(st.lists(st.one_of(st.none(), st.text(max_size=3), st.integers(), st.booleans())))
 def test_strings_read_again_from_the_cache_equal_the_first_read(value: list[Any]) -> None:
     for read in ("strings", "tags"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -101,7 +100,7 @@ def parse_smtp_tls(data: bytes | str) -> SmtpTlsReport:
         document = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise SmtpTlsError(f"not JSON: {exc}") from None
-    if _SURROGATE_ESCAPE.search(text) and not _is_unicode(document):
+    if not _is_unicode(document):
         # Reports are I-JSON (RFC 8460 §4, RFC 7493 §2.1): no lone surrogates, which the
         # databases' drivers would refuse to store anyway.
         raise SmtpTlsError("not I-JSON: a string holds a lone surrogate escape")
@@ -121,16 +120,23 @@ def parse_smtp_tls(data: bytes | str) -> SmtpTlsReport:
     )
 
 
-#: A ``\uD800``-``\uDFFF`` escape: how JSON text can hold a surrogate.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
 def _is_unicode(document: Any) -> bool:
-    """Whether every string of ``document`` encodes as UTF-8 (holds no lone surrogate)."""
-    try:
-        json.dumps(document, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return False
+    """Whether every string of ``document`` encodes as UTF-8 (holds no lone surrogate); a
+    walk with a stack of its own, however deep the document."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
     return True
 
 

@@ -379,17 +379,17 @@ def driver_insert_rows(
     driver = conn.connection.driver_connection
     assert driver is not None  # a checked-out connection
     cursor = driver.cursor()
-    inserted, whole = 0, len(rows) - len(rows) % per
+    inserted, whole, statement = 0, len(rows) - len(rows) % per, full
     try:
         for start in range(0, whole * width, per * width):
             cursor.execute(full, flat[start : start + per * width])
             inserted += cursor.rowcount
         if whole < len(rows):
-            rest = f"{head}{', '.join([values] * (len(rows) - whole))}{tail}"
-            cursor.execute(rest, flat[whole * width :])
+            statement = f"{head}{', '.join([values] * (len(rows) - whole))}{tail}"
+            cursor.execute(statement, flat[whole * width :])
             inserted += cursor.rowcount
     except sqlite3.Error as exc:
-        raise sa.exc.DBAPIError.instance(full, None, exc, sqlite3.Error) from exc
+        raise sa.exc.DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
     finally:
         cursor.close()
     return inserted

@@ -346,11 +346,13 @@ class Fields:
             if (moment := _SECONDS.get(value)) is None:
                 moment = _utc_second(value)
             return moment
-        if type(value) is str and value[4:5] == "-":  # ISO 8601 in UTC, the other usual form
+        if type(value) is str and value[-1:] == "Z" and value[4:5] == "-" and "z" not in value:
+            # ISO 8601 in UTC, the other usual form: parse_time would read this very text
+            # with fromisoformat (nothing to strip, no "z" to replace), so the answer is its.
             try:
                 moment = datetime.fromisoformat(value)
             except ValueError:
-                pass  # lower-case "z", spaces around: parse_time's
+                pass  # parse_time names the error
             else:
                 if moment.tzinfo is UTC:
                     return moment
