@@ -326,9 +326,7 @@ def driver_executemany(
     """
     if not rows:
         return 0
-    sql, order = _compiled(stmt, conn.dialect, tuple(columns))
-    for token, value in (literals or {}).items():  # values the caller made safe (integers)
-        sql = sql.replace(token, value)
+    sql, order = _driver_sql(conn, stmt, columns, literals)
     params: list[tuple[Any, ...]] | list[dict[str, Any]]
     if order is None:  # named parameters (psycopg)
         params = [dict(zip(columns, row, strict=True)) for row in rows]
@@ -366,9 +364,7 @@ def driver_insert_rows(
     """
     if conn.dialect.name != "sqlite" or len(rows) < 2 or not conn.in_transaction():
         return driver_executemany(conn, stmt, columns, rows, literals=literals)
-    sql, order = _compiled(stmt, conn.dialect, tuple(columns))
-    for token, value in (literals or {}).items():  # values the caller made safe (integers)
-        sql = sql.replace(token, value)
+    sql, order = _driver_sql(conn, stmt, columns, literals)
     head, values, tail = _values_clause(sql)
     if order != tuple(columns) or not values:
         return driver_executemany(conn, stmt, columns, rows, literals=literals)
@@ -393,6 +389,20 @@ def driver_insert_rows(
     finally:
         cursor.close()
     return inserted
+
+
+def _driver_sql(
+    conn: Connection,
+    stmt: sa.ClauseElement,
+    columns: Sequence[str],
+    literals: dict[str, str] | None,
+) -> tuple[str, tuple[str, ...] | None]:
+    """``stmt`` compiled for ``columns`` (cached), with ``literals`` put in, and the order of
+    its positional parameters (None for named ones)."""
+    sql, order = _compiled(stmt, conn.dialect, tuple(columns))
+    for token, value in (literals or {}).items():  # values the caller made safe (integers)
+        sql = sql.replace(token, value)
+    return sql, order
 
 
 def _values_clause(sql: str) -> tuple[str, str, str]:
