@@ -16,7 +16,7 @@ import re
 from email.utils import parseaddr
 from functools import lru_cache
 
-from deliverwatch.auth.orgdomain import organizational_domain
+from deliverwatch.auth.orgdomain import is_organizational_domain
 
 OTHER = "other"
 _SPACE = re.compile(r"\s")
@@ -79,8 +79,8 @@ def mailbox_provider(domain: str) -> str:
     brand, dot, rest = domain.partition(".")
     # yahoo.co.uk is its own organizational domain; mail.yahoo.example is not a Yahoo mailbox.
     # A name of two labels always is (the Public Suffix List's rules make every top-level
-    # domain a public suffix), so the list, ~0.1 s to load, is read for longer ones only.
-    if dot and brand in FAMILIES and ("." not in rest or organizational_domain(domain) == domain):
+    # domain a public suffix), so the list is read for longer ones only.
+    if dot and brand in FAMILIES and ("." not in rest or is_organizational_domain(domain)):
         return FAMILIES[brand]
     return OTHER
 

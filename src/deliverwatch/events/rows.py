@@ -223,9 +223,10 @@ class RowMaker:
             at = event.timestamp
             if at.tzinfo is not UTC:
                 at = _utc(at)
-            if (known := second_texts.get(at)) is not None:
+            if not at.microsecond and (known := second_texts.get(at)) is not None:
                 # Most ESPs send whole seconds, and parsers share a datetime per second: many
-                # events share each one, and its Unix time and text.
+                # events share each one, and its Unix time and text. (Only whole seconds are
+                # kept: hashing a time with a fraction, to miss, cost as much as the lookup.)
                 epoch, minute, when = known
             else:
                 epoch = int(at.timestamp() // 1)
