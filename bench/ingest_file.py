@@ -798,6 +798,14 @@ def main() -> None:
                         ratio = min(f[k] for f in floor) / best
                         line += f" ({ratio:.0%}, median {median:.0%})"
                 print(line)
+            rounds = zip(*(runs[fmt][name] for name in ("floor", "cli")), strict=True)
+            print(
+                "  each round, wall events/s, floor / CLI (ratio): "
+                + ", ".join(
+                    f"{count / f[0]:,.0f} / {count / c[0]:,.0f} ({f[0] / c[0]:.0%})"
+                    for f, c in rounds
+                )
+            )
             us = 1e6 / count
             if fmt not in parts:
                 continue
