@@ -16,6 +16,7 @@ from deliverwatch.events.model import (
     EventType,
     _has_float,
     canonical_json,
+    canonical_json_bytes,
     hashed_event_id,
     stable_event_id,
 )
@@ -73,9 +74,10 @@ def test_canonical_json_is_the_stdlib_text_to_the_byte(payload: dict[str, Any]) 
     """Whichever encoder makes it (orjson when it can, json otherwise), the text is json's:
     ids already stored were hashed from it. Floats, non-ASCII and DEL, integers past 64
     bits and nesting all reach both paths."""
-    assert canonical_json(payload) == json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), default=str
-    )
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    assert canonical_json(payload) == text
+    assert canonical_json_bytes(payload) == text.encode()  # what is hashed and stored
+    assert hashed_event_id("x", text) == hashed_event_id("x", text.encode())
 
 
 def test_canonical_json_of_the_usual_record_takes_the_fast_path() -> None:

@@ -25,7 +25,7 @@ from deliverwatch.events.model import (
     Event,
     EventType,
     RawItems,
-    canonical_json,
+    canonical_json_bytes,
     hashed_event_id,
 )
 from deliverwatch.events.providers.base import (
@@ -221,7 +221,7 @@ def build_event(
     address, domain = split
     raw_json = None
     if not event_id:
-        raw_json = canonical_json(raw)
+        raw_json = canonical_json_bytes(raw)
         event_id = hashed_event_id(provider, raw_json)
     return Event(  # positionally, in field order: keywords cost a dict per event
         event_id,
