@@ -27,7 +27,7 @@ def main() -> None:
 
     started = prestart(sys.argv[1:])
     try:
-        app = _app()
+        app = _app(sys.argv[1] if len(sys.argv) > 1 else None)
         gcpace.settle()  # the imports' objects out of the collector's sight, and a slower pace
         app()
     finally:
@@ -55,18 +55,36 @@ def _before_exit() -> None:
     gc.freeze()
 
 
-def _app() -> Typer:
-    from deliverwatch.cli import (  # noqa: F401  (registers the commands)
-        alerts,
-        check,
-        dmarc,
-        events,
-        lint,
-        notify,
-        placement,
-        serve,
-        tokens,
-    )
+#: The module that registers each command (``base`` registers ``version`` and ``config``).
+#: A command line naming one imports that module alone: the others' imports (the alert,
+#: DMARC, placement and lint machinery) are not needed to run it.
+COMMANDS = {
+    "version": "base",
+    "config": "base",
+    "check": "check",
+    "ingest": "events",
+    "stats": "events",
+    "event": "events",
+    "suppressions": "events",
+    "lint": "lint",
+    "serve": "serve",
+    "run-once": "serve",
+    "alerts": "alerts",
+    "dmarc": "dmarc",
+    "notify": "notify",
+    "placement": "placement",
+    "tokens": "tokens",
+}
+_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
+
+
+def _app(command: str | None = None) -> Typer:
+    """The app with every command registered, or only ``command``'s when it is one."""
+    import importlib
+
+    module = COMMANDS.get(command or "")
+    for name in (module,) if module else _MODULES:
+        importlib.import_module(f"deliverwatch.cli.{name}")
     from deliverwatch.cli.base import app
 
     return app
