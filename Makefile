@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q src  # as a wheel's install does: see docs/benchmarks-events.md
 	touch $(STAMP)
 
 ## run: the service (webhooks, API, dashboard, metrics, scheduled jobs) on the embedded SQLite store
