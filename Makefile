@@ -11,7 +11,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/python -m compileall -q src  # as a wheel's install does: see docs/benchmarks-events.md
+	# Bytecode for every module, as a wheel's install makes: where PYTHONDONTWRITEBYTECODE is
+	# set, each process would compile them from source (docs/benchmarks-events.md, session 9).
+	# Modules edited later are compiled as they are imported, as usual.
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 ## run: the service (webhooks, API, dashboard, metrics, scheduled jobs) on the embedded SQLite store

@@ -23,6 +23,8 @@ main()
 
 
 def test_every_command_is_registered_by_the_module_it_names() -> None:
+    """Commands, groups and the groups' own commands: a command another module added to a
+    group would be missing when only the group's module is imported."""
     app = cli._app()
     commands = {
         info.name or info.callback.__name__.replace("_", "-"): info.callback.__module__
@@ -31,11 +33,15 @@ def test_every_command_is_registered_by_the_module_it_names() -> None:
     }
     groups = {info.name: info.typer_instance for info in app.registered_groups}
     assert set(commands) | set(groups) == set(cli.COMMANDS)
-    for name, module in commands.items():
-        assert module == f"deliverwatch.cli.{cli.COMMANDS[name]}", name
-    for name, group in groups.items():
-        module = sys.modules[f"deliverwatch.cli.{cli.COMMANDS[name]}"]
-        assert any(value is group for value in vars(module).values()), name
+    for name, where in commands.items():
+        assert where == f"deliverwatch.cli.{cli.COMMANDS[name]}", name
+    for label, group in groups.items():
+        assert group is not None and label is not None
+        module = sys.modules[f"deliverwatch.cli.{cli.COMMANDS[label]}"]
+        assert any(value is group for value in vars(module).values()), label
+        assert group.registered_commands and not group.registered_groups, label
+        for info in group.registered_commands:
+            assert info.callback is not None and info.callback.__module__ == module.__name__
 
 
 def _run(*argv: str) -> tuple[int, str]:

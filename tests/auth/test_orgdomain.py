@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from publicsuffixlist import PSLFILE
+from publicsuffixlist import PSLFILE, PublicSuffixList
 
 from deliverwatch.auth import orgdomain
 from deliverwatch.auth.orgdomain import is_organizational_domain, organizational_domain
 
+WHOLE = PublicSuffixList()
 #: Top-level domains with many rules, wildcards (``*.ck``, ``*.kawasaki.jp``), exceptions
 #: (``!www.ck``, ``!city.kawasaki.jp``), private sections and names in Unicode (``公司.cn``).
 TLDS = ["uk", "jp", "ck", "br", "au", "com", "it", "no", "us", "cn", "de", "io", "bd", "zz"]
@@ -34,6 +35,7 @@ def test_the_rules_of_one_tld_answer_as_the_whole_list(tld: str) -> None:
     alone = orgdomain._rules_under(tld)
     rules = _rules(tld)
     assert rules or tld == "zz"  # an unknown one: every name falls to the default rule
+    assert alone is not whole
     names = [name for rule in rules for name in _names(rule) if name] + [f"yahoo.{tld}", tld]
     for name in names:
         assert alone.privatesuffix(name) == whole.privatesuffix(name), name
@@ -48,9 +50,17 @@ def test_the_rules_of_one_tld_answer_as_the_whole_list(tld: str) -> None:
     ),
 )  # fmt: skip
 def test_is_organizational_domain_as_organizational_domain(labels: list[str], tail: str) -> None:
+    """Against a whole list of the test's own: the module's, once loaded, would answer for
+    the per-TLD lists (``is_organizational_domain`` takes it when it is there)."""
     name = ".".join([*labels, tail]).strip(".")
-    assert is_organizational_domain(name) == (organizational_domain(name) == name.lower())
-    assert is_organizational_domain(f" {name.upper()}. ") == is_organizational_domain(name)
+    expected = str(WHOLE.privatesuffix(name) or name) == name
+    orgdomain._psl.cache_clear()
+    assert is_organizational_domain(name) == expected
+    assert is_organizational_domain(f" {name.upper()}. ") == expected
+    tld = name.rpartition(".")[2].lower()
+    if tld.isascii() and tld and not tld.startswith("xn--"):
+        assert orgdomain._psl.cache_info().currsize == 0  # answered by the per-TLD list
+    assert (organizational_domain(name) == name) == expected  # the whole list, loaded now
 
 
 def test_no_whole_list_for_an_ascii_tld() -> None:
