@@ -307,6 +307,18 @@ def test_payloads_orjson_cannot_write_are_kept(conn: Connection) -> None:
         assert stored is not None and stored.raw == sent.raw
 
 
+@pytest.mark.parametrize(
+    "number",
+    [2**63 - 1, 2**64 - 1, 2**64, 2**70 + 1, -(2**63), -(2**63) - 1, -(10**19) + 1, -(2**70)],
+)
+def test_a_block_kept_as_received_reads_its_integers_back_exactly(number: int) -> None:
+    """A body's array goes into its block as received, digits and all: an integer orjson
+    would read as a float (below -2**63, from 2**64) is read back by json, exactly."""
+    block = compress_block(f'[{{"n":{number},"s":"x"}}]'.encode())
+    [item] = unpack(CODEC, block)
+    assert type(item["n"]) is int and item["n"] == number
+
+
 def test_a_body_with_a_lone_surrogate_is_stored_with_a_replacement_character(
     conn: Connection,
 ) -> None:
