@@ -5,15 +5,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import marshal
-from datetime import UTC, datetime, timedelta
+import math
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deliverwatch.events.model import Event, EventType
 from deliverwatch.events.providers import get_provider
 from deliverwatch.events.providers.base import SourceSettings, WebhookRequest
-from deliverwatch.events.rows import RAW_CHUNK, Batch, RowMaker, minute_of
+from deliverwatch.events.rows import RAW_CHUNK, Batch, RowMaker, minute_of, sqlite_time
 
 T0 = datetime(2025, 3, 10, tzinfo=UTC)
 
@@ -79,6 +82,34 @@ def test_the_minute_of_a_row_is_read_back_from_its_time_as_either_driver_takes_i
         minutes = sorted(minute_of(row[3]) for row in batch.rows)
         assert minutes == sorted(int(at.timestamp()) // 60 * 60 for at in moments)
         assert set(minutes) == {m for counts in batch.counts.values() for m in counts}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(1900, 1, 1),
+            max_value=datetime(2200, 1, 1),
+            timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7, minutes=-30))]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_a_rows_time_is_sqlalchemys_text_and_its_minute(moments: list[datetime]) -> None:
+    """The row time made from cached minutes and seconds, whatever the second, fraction,
+    zone or side of the epoch; repeats of a second reuse the first's text."""
+    maker = RowMaker(None)
+    for _ in range(2):  # the second time through, from the caches
+        events = [
+            dataclasses.replace(_event(n), event_id=f"t{n}", timestamp=at)
+            for n, at in enumerate(moments)
+        ]
+        batch = maker.prepare(events)
+        texts = {row[1]: row[3] for row in batch.rows}
+        for n, at in enumerate(moments):
+            assert texts[f"t{n}"] == sqlite_time(at.astimezone(UTC))
+            assert minute_of(texts[f"t{n}"]) == math.floor(at.timestamp()) // 60 * 60
 
 
 def test_a_batch_crosses_to_another_process_unchanged() -> None:
