@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from json import JSONEncoder
 from json import dumps as json_dumps
@@ -50,6 +50,12 @@ VALUE: dict[EventType | BounceClass, str] = {
 _CACHE_LIMIT = 4096  # entries of the tags and minute caches of one ingest
 #: A minute's second as its row time spells it ("07."): one format fewer an event.
 _SECONDS_TEXT = tuple(f"{second:02d}." for second in range(MINUTE))
+#: Below 2**33 seconds from the epoch (the years 1698 to 2242) a float's step is under two
+#: microseconds, so ``floor(at.timestamp())`` is the exact second; past it, a time ending in
+#: .999999 could round up into the next second (in 2514, or year 9999 into 10000).
+_FLOAT_EXACT = float(2**33)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 
 #: (provider, message key, kind): the key of a first-open (first-click) marker.
 MarkerKey = tuple[str, str, str]
@@ -209,6 +215,7 @@ class RowMaker:
         # rest of the row (see sqlite_time for the format).
         minute_texts = self.minute_texts if to_driver is sqlite_time else None
         second_texts = self.second_texts
+        exact_from, exact_to = -_FLOAT_EXACT, _FLOAT_EXACT
         for cache in (tags_json, self.minute_texts, second_texts):
             if len(cache) > _CACHE_LIMIT:  # bounded: a file may tag every message differently
                 cache.clear()
@@ -231,7 +238,9 @@ class RowMaker:
                 # kept: hashing a time with a fraction, to miss, cost as much as the lookup.)
                 epoch, minute, when = known
             else:
-                epoch = floor(at.timestamp())
+                stamp = at.timestamp()  # unix_second(at), inline: a call an event counts here
+                exact = exact_from < stamp < exact_to
+                epoch = floor(stamp) if exact else (at - _EPOCH) // _SECOND
                 minute = epoch - epoch % MINUTE
                 if minute_texts is None:
                     when = to_driver(at)
@@ -343,8 +352,15 @@ def minute_of(when: Any) -> int:
     moment: datetime = (
         datetime.fromisoformat(when[:16]).replace(tzinfo=UTC) if isinstance(when, str) else when
     )
-    epoch = floor(moment.timestamp())
+    epoch = unix_second(moment)
     return epoch - epoch % MINUTE
+
+
+def unix_second(moment: datetime) -> int:
+    """The whole Unix second of an aware datetime, exactly (see :data:`_FLOAT_EXACT`;
+    ``RowMaker.prepare`` has this inline)."""
+    stamp = moment.timestamp()
+    return floor(stamp) if -_FLOAT_EXACT < stamp < _FLOAT_EXACT else (moment - _EPOCH) // _SECOND
 
 
 def _utc(moment: datetime) -> datetime:

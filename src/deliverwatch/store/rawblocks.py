@@ -31,10 +31,10 @@ from deliverwatch.store.schema import event_raw_blocks, events
 #: Blocks stored before it are ``json+zlib``, read as well.
 CODEC = BLOCK_CODEC
 ZLIB_CODEC = "json+zlib"
-#: Nineteen digits in a row: an integer past 64 bits, maybe, which orjson reads as a float
-#: and json exactly: from 2**64 up (twenty digits), and from -2**63 - 1 down (nineteen).
-#: Or digits in a string, or an integer orjson reads well: json reads those as well.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+#: An integer past 64 bits, maybe, which orjson reads as a float and json exactly: from
+#: 2**64 up (twenty digits), and from -2**63 - 1 down (a minus and nineteen). Or digits in a
+#: string, or an integer orjson reads well: json reads those as well.
+_LONG_DIGITS = re.compile(rb"-[0-9]{19}|[0-9]{20}")
 #: A block is refused past this size when read back (a corrupt or hostile row).
 MAX_BLOCK_BYTES = 256 << 20
 
