@@ -50,9 +50,10 @@ VALUE: dict[EventType | BounceClass, str] = {
 _CACHE_LIMIT = 4096  # entries of the tags and minute caches of one ingest
 #: A minute's second as its row time spells it ("07."): one format fewer an event.
 _SECONDS_TEXT = tuple(f"{second:02d}." for second in range(MINUTE))
-#: Below 2**33 seconds from the epoch (the years 1698 to 2242) a float's step is under two
-#: microseconds, so ``floor(at.timestamp())`` is the exact second; past it, a time ending in
-#: .999999 could round up into the next second (in 2514, or year 9999 into 10000).
+#: Below 2**33 seconds from the epoch (the years 1698 to 2242) a float's step is at most
+#: 2**-20 s, under a microsecond, so ``floor(at.timestamp())`` is the exact second. Far
+#: enough past it a time ending in .999999 rounds up into the next second (from 2514 on;
+#: the year 9999's last second into 10000), so there the second is counted exactly.
 _FLOAT_EXACT = float(2**33)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
