@@ -5,9 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= deliverwatch.example.yaml
 
-.PHONY: run test lint check format bench clean
+.PHONY: install run test lint check format bench clean
 
-$(STAMP): pyproject.toml
+# The modules setup.py compiles: edited, they are compiled again before anything runs.
+COMPILED := $(shell grep -o 'src/deliverwatch/[a-z_/]*\.py' setup.py)
+
+$(STAMP): pyproject.toml setup.py $(COMPILED)
+	PYTHON=$(PYTHON) ./scripts/c-compiler
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -16,6 +20,9 @@ $(STAMP): pyproject.toml
 	# Modules edited later are compiled as they are imported, as usual.
 	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
+
+## install: the virtual environment, the package (its hot path compiled: setup.py) and tools
+install: $(STAMP)
 
 ## run: the service (webhooks, API, dashboard, metrics, scheduled jobs) on the embedded SQLite store
 run: $(STAMP)
@@ -28,19 +35,20 @@ test: $(STAMP)
 
 ## lint: ruff, ruff format --check, mypy (strict) on the package
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench setup.py
+	$(BIN)/ruff format --check src tests bench setup.py
 	$(BIN)/mypy
 
 check: lint test
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench setup.py
+	$(BIN)/ruff check --fix src tests bench setup.py
 
 ## bench: the DNS audit benchmark against checkdmarc (outside CI; see docs/benchmarks.md)
 bench: $(STAMP)
 	$(BIN)/python bench/check_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
+	find src -name "*.so" -delete  # the compiled modules (setup.py)

@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any
 
 import deliverwatch
+from deliverwatch import native
 from deliverwatch.events.providers import get_provider
 from deliverwatch.events.providers.base import SourceSettings
 from deliverwatch.store import begin_write, insert_events, open_store
@@ -679,9 +680,11 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    compiled = native.compiled_modules()
     return (
         f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
+        + (f"{len(compiled)} modules compiled (mypyc)" if compiled else "plain Python modules")
     )
 
 

@@ -12,16 +12,26 @@ Names that misbehave on purpose (every test zone may use them):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Connection, Engine
 
+from deliverwatch import native
 from deliverwatch.dns import Resolver
 from deliverwatch.store import begin_write, create_engine, upgrade_to_head
 from tests.servers.dnsserver import ZONES_DIR, DNSServer, load_zones
 from tests.servers.postgres import postgres_server  # noqa: F401  (a fixture)
 
 MISBEHAVING = {"timeout.test": "drop", "servfail.test": "servfail", "refused.test": "refused"}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test compiled modules older than their source: the old code would run."""
+    if stale := native.stale_modules():
+        root = Path(native.__file__).parents[2]
+        names = ", ".join(str(path.relative_to(root)) for path in stale)
+        pytest.exit(f"edited since compiled: {names}. Compile them again: make install", 2)
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from deliverwatch.configfile import DEFAULT_DATABASE_URL, ENV_PREFIX, config_path
+from deliverwatch.configfile import DEFAULT_DATABASE_URL, ENV_NOT_SETTINGS, ENV_PREFIX, config_path
 
 if TYPE_CHECKING:
     from deliverwatch.events.providers.base import SourceSettings
@@ -371,7 +371,7 @@ def format_validation_error(exc: ValidationError) -> str:
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     for name, value in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_SETTINGS:
             continue
         key = name.removeprefix(ENV_PREFIX).lower()
         if key.endswith("_file"):

@@ -16,17 +16,15 @@ from json import JSONEncoder
 from json import dumps as json_dumps
 from math import floor
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 import zstandard
 
 from deliverwatch.events.model import BounceClass, Event, EventType, RawItems
 
-if TYPE_CHECKING:
-    from deliverwatch.store.suppressions import SuppressionReason
-else:
-    SuppressionReason = Literal["hard_bounce", "complaint", "unsubscribe"]
+#: Why an event suppresses its recipient (``store.suppressions`` adds ``manual``).
+SuppressionReason = Literal["hard_bounce", "complaint", "unsubscribe"]
 
 MINUTE = 60
 #: (sending domain, mailbox provider, provider, event type, bounce class): a rollup series.

@@ -15,9 +15,10 @@ from datetime import datetime
 from functools import lru_cache
 from itertools import chain
 from operator import attrgetter, is_
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from deliverwatch.events.mailbox import domain_of, mailbox_provider, split_address
 from deliverwatch.events.model import (
@@ -44,13 +45,15 @@ _WHERE_COUNT = 1024
 _WHERE = [f"item {index}" for index in range(_WHERE_COUNT)]
 
 
+# Compiled (setup.py); the other providers, plain Python, derive from it.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BatchProvider(Provider):
     """A provider whose request body holds items (a JSON array, or one JSON object)."""
 
     #: Whether :meth:`items` is this class's own, so the body's text is the items' (set for
     #: each subclass: one that reads its items elsewhere, a form field or an envelope, cannot
     #: give their text as received).
-    _items_are_the_body = True
+    _items_are_the_body: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -1,0 +1,86 @@
+"""The modules setup.py compiles with mypyc do the same work as their sources.
+
+Each mode runs ``tests/native_digest.py`` in a process of its own (``DELIVERWATCH_PURE_PYTHON=1``
+loads the sources): every provider's fixtures are parsed, and files of generated events read
+and made into batches of rows as the file readers send them; the two must agree, value for
+value (their marshal bytes may not: interned strings and shared references differ).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deliverwatch import native
+from deliverwatch.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_mode(*, pure: bool) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if k != native.PURE_ENV}
+    if pure:
+        env[native.PURE_ENV] = "1"
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.native_digest"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+def compiled_sources() -> set[str]:
+    """The modules setup.py compiles, by name."""
+    paths = re.findall(r'"src/(deliverwatch/[\w/]+)\.py"', (ROOT / "setup.py").read_text())
+    return {path.replace("/", ".") for path in paths}
+
+
+def test_compiled_and_plain_modules_make_the_same_events_and_rows() -> None:
+    compiled, plain = run_mode(pure=False), run_mode(pure=True)
+    assert plain["compiled"] == []
+    if not compiled["compiled"]:
+        pytest.skip("the package is installed without its compiled modules (no C compiler)")
+    assert set(compiled["compiled"]) == compiled_sources()  # type: ignore[arg-type]
+    assert compiled["digest"] == plain["digest"]
+
+
+def test_ci_runs_the_compiled_modules() -> None:
+    """``make install`` compiles them wherever it can install a compiler (scripts/c-compiler):
+    in CI the tests must exercise the code users run."""
+    if not os.environ.get("CI") or native.pure_python_requested():
+        pytest.skip("outside CI, a machine without a C compiler runs the plain modules")
+    for name in compiled_sources():
+        importlib.import_module(name)
+    assert set(native.compiled_modules()) >= compiled_sources()
+
+
+def test_sources_edited_after_compiling_are_found(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    for name, order in (("fresh", ("py", "so")), ("edited", ("so", "py")), ("plain", ("py",))):
+        for at, suffix in enumerate(order):
+            path = package / (f"{name}.py" if suffix == "py" else f"{name}.cpython-311-x.so")
+            path.write_text("")
+            os.utime(path, (1_000_000 + at, 1_000_000 + at))
+    assert native.stale_modules(tmp_path) == [package / "edited.py"]
+
+
+def test_the_switch_is_not_a_setting(tmp_path: Path) -> None:
+    path = tmp_path / "deliverwatch.yaml"
+    path.write_text("database_url: sqlite:///x.db\n")
+    config = load_config(path, env={native.PURE_ENV: "1"})
+    assert config == load_config(path, env={})
+
+
+def test_no_stale_compiled_module_in_this_tree() -> None:
+    assert native.stale_modules() == []
