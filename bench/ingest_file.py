@@ -680,11 +680,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    compiled = native.compiled_modules()
     return (
         f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs ({cpu}), "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
-        + (f"{len(compiled)} modules compiled (mypyc)" if compiled else "plain Python modules")
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; {native.describe()}"
     )
 
 

@@ -73,6 +73,7 @@ def test_sources_edited_after_compiling_are_found(tmp_path: Path) -> None:
             path.write_text("")
             os.utime(path, (1_000_000 + at, 1_000_000 + at))
     assert native.stale_modules(tmp_path) == [package / "edited.py"]
+    assert sorted(native.compiled_files(tmp_path)) == [package / "edited.py", package / "fresh.py"]
 
 
 def test_the_switch_is_not_a_setting(tmp_path: Path) -> None:

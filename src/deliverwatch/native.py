@@ -64,14 +64,32 @@ def compiled_modules() -> list[str]:
     )
 
 
-def stale_modules(root: Path | None = None) -> list[Path]:
-    """Sources edited since their module was compiled (the compiled one would still run:
-    ``make install`` compiles them again)."""
+def compiled_files(root: Path | None = None) -> dict[Path, Path]:
+    """The package's compiled modules next to their sources: source → compiled file."""
     root = root or Path(__file__).parent
-    stale = []
+    found = {}
     for suffix in _NATIVE_SUFFIXES:
         for native in root.rglob(f"*{suffix}"):
             source = native.with_name(f"{native.name.partition('.')[0]}.py")
-            if source.is_file() and source.stat().st_mtime > native.stat().st_mtime:
-                stale.append(source)
-    return sorted(stale)
+            if source.is_file():
+                found[source] = native
+    return found
+
+
+def stale_modules(root: Path | None = None) -> list[Path]:
+    """Sources edited since their module was compiled (the compiled one would still run:
+    ``make install`` compiles them again)."""
+    return sorted(
+        source
+        for source, native in compiled_files(root).items()
+        if source.stat().st_mtime > native.stat().st_mtime
+    )
+
+
+def describe() -> str:
+    """How the package runs here, for benchmark reports."""
+    if not (count := len(compiled_files())):
+        return "plain Python modules"
+    if pure_python_requested():
+        return f"plain Python modules ({PURE_ENV}; {count} compiled ones not used)"
+    return f"{count} modules compiled (mypyc)"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Final
 
 from deliverwatch.events.model import BounceClass
 
@@ -30,8 +31,8 @@ HARD, SOFT, BLOCK = BounceClass.HARD, BounceClass.SOFT, BounceClass.BLOCK
 FULL, UNDETERMINED = BounceClass.MAILBOX_FULL, BounceClass.UNDETERMINED
 
 # An enhanced code is not part of a longer dotted number (an IP address) or word.
-_ENHANCED = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)(?!\w)")
-_BASIC = re.compile(r"(?<![\w.\[])([245]\d\d)(?![\w.]?\d)(?!\w)")
+_ENHANCED: Final = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)(?!\w)")
+_BASIC: Final = re.compile(r"(?<![\w.\[])([245]\d\d)(?![\w.]?\d)(?!\w)")
 
 
 class _Texts:
@@ -100,7 +101,7 @@ def _expand(alternative: str) -> list[str]:
     return [alternative]
 
 
-_FULL_TEXT = _Texts(
+_FULL_TEXT: Final = _Texts(
     r"mail ?box (?:is )?full",
     r"inbox (?:is )?full",
     r"over ?quota",
@@ -111,11 +112,11 @@ _FULL_TEXT = _Texts(
 )
 # The *sender* is refused (e.g. Postfix "Sender address rejected: Domain not found"): the
 # recipient is fine, so these read block even though they look like unknown-address texts.
-_SENDER_TEXT = _Texts(
+_SENDER_TEXT: Final = _Texts(
     r"sender (?:address |domain )?(?:rejected|denied|blocked|not allowed|verify failed)",
     r"sender (?:address |domain )?(?:is )?(?:invalid|unknown|not found)",
 )
-_HARD_TEXT = _Texts(
+_HARD_TEXT: Final = _Texts(
     r"user (?:is )?unknown",
     r"unknown (?:user|recipient|address|mailbox)",
     r"no such (?:user|recipient|mailbox|address|account)",
@@ -131,7 +132,7 @@ _HARD_TEXT = _Texts(
     r"no mx (?:record|for)",
     r"bad destination (?:mailbox|system)",
 )
-_BLOCK_TEXT = _Texts(
+_BLOCK_TEXT: Final = _Texts(
     r"spamhaus|spamcop|barracuda|sorbs|\bsurbl\b|\buribl\b|\bdnsbl\b|\brbl\b",
     r"block ?list|black ?list|deny ?list",
     r"listed (?:at|in|on|by)",
@@ -149,7 +150,7 @@ _BLOCK_TEXT = _Texts(
     r"access denied, (?:banned|traffic)",
     r"rate limited due to",
 )
-_SOFT_TEXT = _Texts(
+_SOFT_TEXT: Final = _Texts(
     r"gr[ae]y ?list",
     r"try (?:again )?later",
     r"temporar(?:y|ily)",
@@ -161,14 +162,14 @@ _SOFT_TEXT = _Texts(
 )
 # After block patterns so "Recipient address rejected: Access denied" (Microsoft 5.4.1, the
 # recipient is unknown) reads hard while "5.7.606 Access denied, banned sending IP" reads block.
-_WEAK_HARD_TEXT = _Texts(
+_WEAK_HARD_TEXT: Final = _Texts(
     r"mailbox (?:is )?(?:unavailable|not available)",
     r"recipient address rejected",
     r"user not local",
 )
 
 #: Enhanced codes (class, subject, detail) whose meaning is fixed; see docs/bounces.md.
-_BY_CODE: dict[tuple[int, int, int], BounceClass] = {
+_BY_CODE: Final[dict[tuple[int, int, int], BounceClass]] = {
     (5, 1, 7): BLOCK,  # bad *sender* mailbox syntax: fix the sending, keep the recipient
     (5, 1, 8): BLOCK,  # bad *sender* system address (the From domain does not resolve)
     (5, 2, 1): HARD,  # mailbox disabled

@@ -15,14 +15,15 @@ from __future__ import annotations
 import re
 from email.utils import parseaddr
 from functools import lru_cache
+from typing import Final
 
 from deliverwatch.auth.orgdomain import is_organizational_domain
 
-OTHER = "other"
-_SPACE = re.compile(r"\s")
+OTHER: Final = "other"
+_SPACE: Final = re.compile(r"\s")
 
 #: Exact consumer domains → provider label. AOL, Verizon and AIM mail run on Yahoo's platform.
-DOMAINS: dict[str, str] = {
+DOMAINS: Final[dict[str, str]] = {
     **dict.fromkeys(["gmail.com", "googlemail.com"], "gmail"),
     **dict.fromkeys(
         ["ymail.com", "rocketmail.com", "aol.com", "aim.com", "verizon.net"],
@@ -60,7 +61,7 @@ DOMAINS: dict[str, str] = {
 }
 
 #: Brands registered under many country suffixes: ``yahoo.<any public suffix>`` and so on.
-FAMILIES: dict[str, str] = {
+FAMILIES: Final[dict[str, str]] = {
     "yahoo": "yahoo",
     "aol": "yahoo",
     "outlook": "microsoft",

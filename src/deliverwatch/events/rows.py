@@ -16,7 +16,7 @@ from json import JSONEncoder
 from json import dumps as json_dumps
 from math import floor
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import orjson
 import zstandard
@@ -26,14 +26,14 @@ from deliverwatch.events.model import BounceClass, Event, EventType, RawItems
 #: Why an event suppresses its recipient (``store.suppressions`` adds ``manual``).
 SuppressionReason = Literal["hard_bounce", "complaint", "unsubscribe"]
 
-MINUTE = 60
+MINUTE: Final = 60
 #: (sending domain, mailbox provider, provider, event type, bounce class): a rollup series.
 Series = tuple[str, str, str, str, str]
 #: Events per round of statements: big enough to amortize statement overhead and to collapse
 #: rollup increments, small enough to bound memory on a huge file.
-BATCH_SIZE = 10_000
-ENGAGEMENTS = frozenset({EventType.OPENED, EventType.CLICKED})  # counted once per message
-NOTABLE = {
+BATCH_SIZE: Final = 10_000
+ENGAGEMENTS: Final = frozenset({EventType.OPENED, EventType.CLICKED})  # counted once per message
+NOTABLE: Final = {
     EventType.OPENED,
     EventType.CLICKED,
     EventType.BOUNCED,
@@ -42,19 +42,19 @@ NOTABLE = {
 }
 #: Enum member → plain str for the driver (a dict lookup is cheaper than ``.value``, and
 #: psycopg would dump an Enum by its name).
-VALUE: dict[EventType | BounceClass, str] = {
+VALUE: Final[dict[EventType | BounceClass, str]] = {
     member: member.value for enum in (EventType, BounceClass) for member in enum
 }
-_CACHE_LIMIT = 4096  # entries of the tags and minute caches of one ingest
+_CACHE_LIMIT: Final = 4096  # entries of the tags and minute caches of one ingest
 #: A minute's second as its row time spells it ("07."): one format fewer an event.
-_SECONDS_TEXT = tuple(f"{second:02d}." for second in range(MINUTE))
+_SECONDS_TEXT: Final = tuple(f"{second:02d}." for second in range(MINUTE))
 #: Below 2**33 seconds from the epoch (the years 1698 to 2242) a float's step is at most
 #: 2**-20 s, under a microsecond, so ``floor(at.timestamp())`` is the exact second. Far
 #: enough past it a time ending in .999999 rounds up into the next second (from 2514 on;
 #: the year 9999's last second into 10000), so there the second is counted exactly.
-_FLOAT_EXACT = float(2**33)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SECOND = timedelta(seconds=1)
+_FLOAT_EXACT: Final = float(2**33)
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND: Final = timedelta(seconds=1)
 
 #: (provider, message key, kind): the key of a first-open (first-click) marker.
 MarkerKey = tuple[str, str, str]
@@ -68,7 +68,7 @@ def sqlite_time(moment: datetime) -> str:
 #: Payloads serialized per call: one orjson call for many is a third of the cost of one
 #: each (measured: 1 against 3 µs an event), and only this many decoded payloads stay alive
 #: until serialized, not a batch's 10,000 for the garbage collector to traverse.
-RAW_CHUNK = 256
+RAW_CHUNK: Final = 256
 
 
 def encode_items(raws: list[Any]) -> bytes | memoryview:
@@ -90,7 +90,7 @@ def _encode_one(raw: Any) -> bytes:
         return _JSON_TEXT(raw).encode()
 
 
-_JSON_TEXT = JSONEncoder(separators=(",", ":")).encode  # ASCII: surrogates escaped
+_JSON_TEXT: Final = JSONEncoder(separators=(",", ":")).encode  # ASCII: surrogates escaped
 
 
 def join_items(parts: list[bytes | memoryview]) -> bytes:
@@ -100,10 +100,10 @@ def join_items(parts: list[bytes | memoryview]) -> bytes:
 
 
 #: The codec of the raw blocks made here (``store.rawblocks`` reads older ones too).
-BLOCK_CODEC = "json+zstd"
+BLOCK_CODEC: Final = "json+zstd"
 #: zstd level 1 on a batch of SendGrid payloads (measured): 14% of the size at 0.7 µs an
 #: event, where zlib took 3.1 µs for 19% (level 1) or 6.9 µs for 15% (level 6).
-BLOCK_LEVEL = 1
+BLOCK_LEVEL: Final = 1
 
 
 def compress_block(array: bytes) -> bytes:
@@ -341,7 +341,7 @@ class RowMaker:
         return batch
 
 
-_EVENT_ID = itemgetter(1)  # see store.events.EVENT_COLUMNS
+_EVENT_ID: Final = itemgetter(1)  # see store.events.EVENT_COLUMNS
 
 
 def minute_of(when: Any) -> int:

@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import lru_cache
 from itertools import chain
 from operator import attrgetter, is_
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Final
 
 import orjson
 from mypy_extensions import mypyc_attr
@@ -41,8 +41,8 @@ from deliverwatch.events.providers.jsonstream import iter_chunks, iter_json_line
 
 #: "item 0", "item 1", …: the locations of a request's items, made once (a batch of 500
 #: would otherwise format 500 strings that only an error message reads).
-_WHERE_COUNT = 1024
-_WHERE = [f"item {index}" for index in range(_WHERE_COUNT)]
+_WHERE_COUNT: Final = 1024
+_WHERE: Final = [f"item {index}" for index in range(_WHERE_COUNT)]
 
 
 # Compiled (setup.py); the other providers, plain Python, derive from it.
@@ -186,8 +186,8 @@ def _payload_events(items: list[Any], found: list[list[Event]]) -> tuple[list[Ev
     return events, indexes
 
 
-_TIMESTAMP = attrgetter("timestamp")
-_RAW = attrgetter("raw")
+_TIMESTAMP: Final = attrgetter("timestamp")
+_RAW: Final = attrgetter("raw")
 
 
 def build_event(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from itertools import chain
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from deliverwatch.events.classify import classify
 from deliverwatch.events.model import BounceClass, Event, EventType
@@ -43,7 +43,7 @@ from deliverwatch.events.providers.jsonstream import (
     iter_text,
 )
 
-FIELDS = (
+FIELDS: Final = (
     "event_id",
     "provider",
     "type",
@@ -58,11 +58,11 @@ FIELDS = (
     "campaign",
     "ip",
 )
-REQUIRED = ("type", "timestamp", "recipient")
+REQUIRED: Final = ("type", "timestamp", "recipient")
 # Value → member by a dict lookup: calling an Enum by value is several times slower.
-_TYPES = {member.value: member for member in EventType}
-_CLASSES = {member.value: member for member in BounceClass}
-_CLASSIFIED = (EventType.BOUNCED, EventType.DEFERRED)
+_TYPES: Final = {member.value: member for member in EventType}
+_CLASSES: Final = {member.value: member for member in BounceClass}
+_CLASSIFIED: Final = (EventType.BOUNCED, EventType.DEFERRED)
 
 
 def iter_lines(texts: Iterable[str], max_line: int = MAX_ITEM) -> Iterator[str]:

@@ -13,21 +13,21 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from deliverwatch.events.providers.base import PayloadError
 
 #: Numeric timestamps above this are milliseconds (1e11 seconds is the year 5138).
-MILLISECONDS_ABOVE = 1e11
+MILLISECONDS_ABOVE: Final = 1e11
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-BOM = "\ufeff".encode()
+BOM: Final = "\ufeff".encode()
 
 
 def load_json(data: bytes | str, what: str = "body") -> Any:
@@ -52,7 +52,7 @@ def load_json(data: bytes | str, what: str = "body") -> Any:
 
 #: A ``\uD800``-``\uDFFF`` escape: the only way JSON text (UTF-8, decoded strictly) can hold
 #: a surrogate.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def mend_surrogates(value: Any, text: str) -> Any:
@@ -156,21 +156,21 @@ def _number(text: str) -> float | None:
 #: Unix second → its datetime: the events of a batch share a few seconds, and a dict lookup
 #: costs a tenth of ``fromtimestamp`` (datetimes are immutable, so sharing one is safe). Few
 #: are kept, so memory stays flat whatever the file.
-_SECONDS: dict[int, datetime] = {}
-_SECONDS_KEPT = 128
+_SECONDS: Final[dict[int, datetime]] = {}
+_SECONDS_KEPT: Final = 128
 #: Unix minute → its datetime, for the other seconds: the minute's plus a timedelta costs a
 #: fifth of ``fromtimestamp`` (0.12 against 0.73 µs), and a file's events spread over seconds
 #: more than over minutes (the standard file of bench/ingest_file.py: 42% of its events
 #: have a second of their own, against 0.7% a minute).
-_MINUTES: dict[int, datetime] = {}
-_MINUTES_KEPT = 4096
-_STEPS = [timedelta(seconds=second) for second in range(60)]
+_MINUTES: Final[dict[int, datetime]] = {}
+_MINUTES_KEPT: Final = 4096
+_STEPS: Final = [timedelta(seconds=second) for second in range(60)]
 #: A list of strings as decoded → the tuple :meth:`Fields.strings` (:meth:`Fields.tags`)
 #: makes of it: tags and categories repeat on most events, and checking each item cost more
 #: than the lookup.
-_STRINGS: dict[tuple[Any, ...], tuple[str, ...]] = {}
-_TAGS: dict[tuple[Any, ...], tuple[str, ...]] = {}
-_STRINGS_KEPT = 4096
+_STRINGS: Final[dict[tuple[Any, ...], tuple[str, ...]]] = {}
+_TAGS: Final[dict[tuple[Any, ...], tuple[str, ...]]] = {}
+_STRINGS_KEPT: Final = 4096
 
 
 def _unique(items: list[str]) -> tuple[str, ...]:

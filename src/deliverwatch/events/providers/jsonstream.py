@@ -19,25 +19,25 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import orjson
 
 from deliverwatch.events.providers.base import PayloadError
 from deliverwatch.events.providers.jsonfields import mend_surrogates
 
-CHUNK = 1 << 16
-MAX_ITEM = 8 << 20  # characters; a bigger item is refused, not buffered
+CHUNK: Final = 1 << 16
+MAX_ITEM: Final = 8 << 20  # characters; a bigger item is refused, not buffered
 #: Lines up to this many bytes are decoded whole (a webhook body of 500 SendGrid events is
 #: about 250 KB); a longer one is read item by item, so memory does not grow with it.
-FAST_LINE = 1 << 18
-_SPACE = re.compile(r"[ \t\r\n]*")
-_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
-_DECODER = json.JSONDecoder(parse_constant=lambda name: _refuse(name))
+FAST_LINE: Final = 1 << 18
+_SPACE: Final = re.compile(r"[ \t\r\n]*")
+_NUMBER_TAIL: Final = re.compile(r"[0-9.eE+-]*")
+_DECODER: Final = json.JSONDecoder(parse_constant=lambda name: _refuse(name))
 # The C scanner JSONDecoder.raw_decode calls (an attribute typeshed does not know).
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
-_SPACES = " \t\r\n"
-_CONTAINERS = (dict, list, str)  # what json decodes; anything else is a number or a constant
+_SPACES: Final = " \t\r\n"
+_CONTAINERS: Final = (dict, list, str)  # what json decodes; anything else is a number or a constant
 # Where the reader is: between top-level values, after "[", after ",", after an array item.
 _OUTSIDE, _FIRST, _VALUE, _NEXT = range(4)
 

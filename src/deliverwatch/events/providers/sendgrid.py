@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from deliverwatch.events.classify import classify
 from deliverwatch.events.model import Event, EventType
@@ -28,10 +28,10 @@ from deliverwatch.events.providers.jsonfields import Fields
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-SIGNATURE = "x-twilio-email-event-webhook-signature"
-TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
+SIGNATURE: Final = "x-twilio-email-event-webhook-signature"
+TIMESTAMP: Final = "x-twilio-email-event-webhook-timestamp"
 
-TYPES = {
+TYPES: Final = {
     "processed": EventType.SENT,
     "delivered": EventType.DELIVERED,
     "deferred": EventType.DEFERRED,
@@ -45,7 +45,7 @@ TYPES = {
 }  # group_resubscribe and unknown kinds are acknowledged and skipped
 
 #: SendGrid's own ``bounce_classification`` as a hint when the reply text is not decisive.
-HINTS = {
+HINTS: Final = {
     "invalid address": "hard",
     "technical": "soft",
     "content": "block",
@@ -55,8 +55,8 @@ HINTS = {
 }
 
 #: Event kinds whose ``ip`` is the sending IP (on opens and clicks it is the reader's).
-SENDING_IP = {EventType.DELIVERED, EventType.DEFERRED, EventType.BOUNCED}
-_CLASSIFIED = (EventType.BOUNCED, EventType.DEFERRED)
+SENDING_IP: Final = {EventType.DELIVERED, EventType.DEFERRED, EventType.BOUNCED}
+_CLASSIFIED: Final = (EventType.BOUNCED, EventType.DEFERRED)
 
 
 @lru_cache(maxsize=32)
