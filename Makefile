@@ -8,13 +8,14 @@ CONFIG ?= deliverwatch.example.yaml
 .PHONY: install run test lint check format bench clean
 
 # The modules setup.py compiles: edited, they are compiled again before anything runs.
-COMPILED := $(shell grep -o 'src/deliverwatch/[a-z_/]*\.py' setup.py)
+COMPILED := $(shell grep -o 'src/deliverwatch/[a-z0-9_/]*\.py' setup.py)
 
 $(STAMP): pyproject.toml setup.py $(COMPILED)
 	PYTHON=$(PYTHON) ./scripts/c-compiler
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -c 'from deliverwatch import native; print("deliverwatch:", native.describe())'
 	# Bytecode for every module, as a wheel's install makes: where PYTHONDONTWRITEBYTECODE is
 	# set, each process would compile them from source (docs/benchmarks-events.md, session 9).
 	# Modules edited later are compiled as they are imported, as usual.

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from deliverwatch.native import PURE_ENV
-
 ENV_PREFIX = "DELIVERWATCH_"
+#: Run the plain Python modules where the hot path is compiled (``deliverwatch.native``).
+PURE_ENV = f"{ENV_PREFIX}PURE_PYTHON"
 #: Variables of the prefix that are not settings: the file to read, and how to run.
 ENV_NOT_SETTINGS = frozenset({f"{ENV_PREFIX}CONFIG", PURE_ENV})
 DEFAULT_CONFIG_NAMES = ("deliverwatch.yaml", "deliverwatch.yml")

@@ -1,10 +1,12 @@
 """Which modules run compiled, and running without them.
 
 ``setup.py`` compiles the hot path of event ingest with mypyc when the machine has a C
-compiler: the compiled modules sit next to their sources, and Python imports them first.
-With ``DELIVERWATCH_PURE_PYTHON=1`` in the environment every module of the package is loaded
-from its source instead (and so are the file readers' processes, which inherit it): for
-profilers and debuggers, which see into Python code only, and to compare the two.
+compiler: each compiled module sits next to its source as a small library that points into
+the group's shared one (``deliverwatch_native__mypyc``, beside the package), and Python
+imports it first. With ``DELIVERWATCH_PURE_PYTHON=1`` in the environment every module of the
+package is loaded from its source instead (and so are the file readers' processes, which
+inherit it): for profilers and debuggers, which see into Python code only, and to compare
+the two.
 """
 
 from __future__ import annotations
@@ -13,14 +15,21 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.abc import MetaPathFinder
-from importlib.machinery import SOURCE_SUFFIXES, FileFinder, ModuleSpec, SourceFileLoader
+from importlib.machinery import (
+    EXTENSION_SUFFIXES,
+    SOURCE_SUFFIXES,
+    FileFinder,
+    ModuleSpec,
+    SourceFileLoader,
+)
 from pathlib import Path
 from types import ModuleType
 
-PURE_ENV = "DELIVERWATCH_PURE_PYTHON"
+from deliverwatch.configfile import PURE_ENV
+
 PACKAGE = __name__.rpartition(".")[0]
-#: The suffixes of a compiled module's file (``rows.cpython-311-x86_64-linux-gnu.so``).
-_NATIVE_SUFFIXES = (".so", ".pyd")
+#: The group's shared library (setup.py's GROUP).
+GROUP = "deliverwatch_native"
 
 
 class _SourceOnly(MetaPathFinder):
@@ -36,12 +45,17 @@ class _SourceOnly(MetaPathFinder):
             return None
         for entry in path:
             if (finder := self._finders.get(entry)) is None:
-                finder = self._finders[entry] = FileFinder(
-                    entry, (SourceFileLoader, SOURCE_SUFFIXES)
-                )
-            if (spec := finder.find_spec(fullname)) is not None:
+                loaders = (SourceFileLoader, SOURCE_SUFFIXES)
+                finder = self._finders[entry] = FileFinder(entry, loaders)
+            spec = finder.find_spec(fullname, target)
+            # A directory without __init__.py is a namespace package: the usual finders
+            # make it, with all its portions (its modules still come through here).
+            if spec is not None and spec.loader is not None:
                 return spec
         return None
+
+    def invalidate_caches(self) -> None:
+        self._finders.clear()
 
 
 def use_sources_only() -> None:
@@ -56,33 +70,42 @@ def pure_python_requested() -> bool:
 
 def compiled_modules() -> list[str]:
     """The package's modules loaded so far that run compiled, by name."""
+    suffixes = tuple(EXTENSION_SUFFIXES)
     return sorted(
         name
         for name, module in list(sys.modules.items())
         if name.startswith(f"{PACKAGE}.")
-        and str(getattr(module, "__file__", None) or "").endswith(_NATIVE_SUFFIXES)
+        and str(getattr(module, "__file__", None) or "").endswith(suffixes)
     )
 
 
 def compiled_files(root: Path | None = None) -> dict[Path, Path]:
-    """The package's compiled modules next to their sources: source → compiled file."""
+    """The package's compiled modules for this interpreter, next to their sources:
+    source → compiled file."""
     root = root or Path(__file__).parent
     found = {}
-    for suffix in _NATIVE_SUFFIXES:
-        for native in root.rglob(f"*{suffix}"):
-            source = native.with_name(f"{native.name.partition('.')[0]}.py")
-            if source.is_file():
-                found[source] = native
+    for native in root.rglob("*.*"):
+        stem, dot, suffix = native.name.partition(".")
+        source = native.with_name(f"{stem}.py")
+        if dot and f".{suffix}" in EXTENSION_SUFFIXES and source.is_file():
+            found[source] = native
     return found
 
 
 def stale_modules(root: Path | None = None) -> list[Path]:
-    """Sources edited since their module was compiled (the compiled one would still run:
-    ``make install`` compiles them again)."""
+    """Sources edited since they were compiled (their old code would still run:
+    ``make install`` compiles them again). A module's code is in the group's library, so
+    that counts too."""
+    root = root or Path(__file__).parent
+    groups = [
+        path.stat().st_mtime
+        for path in root.parent.glob(f"{GROUP}__mypyc.*")
+        if path.name.endswith(tuple(EXTENSION_SUFFIXES))
+    ]
     return sorted(
         source
         for source, native in compiled_files(root).items()
-        if source.stat().st_mtime > native.stat().st_mtime
+        if source.stat().st_mtime > min([native.stat().st_mtime, *groups])
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import pickle
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,14 @@ def sample(**changes: Any) -> Event:
         raw={"n": 1},
     )
     return dataclasses.replace(event, **changes)
+
+
+def test_events_copy_and_pickle_whole() -> None:
+    """Compiled (setup.py) as well as plain: a copy keeps the fields compare leaves out."""
+    event = sample(raw_json=b'{"n":1}')
+    for again in (copy.copy(event), copy.deepcopy(event), pickle.loads(pickle.dumps(event))):
+        assert again == event
+        assert (again.raw, again.raw_json, again.raw_at) == (event.raw, event.raw_json, None)
 
 
 def test_events_compare_and_hash_by_value_but_not_by_payload() -> None:

@@ -84,9 +84,9 @@ def module_doctests(module: ModuleType) -> list[doctest.DocTest]:
     """The module's examples, run against the module as it is loaded. A module compiled by
     mypyc (setup.py) keeps no docstrings for doctest to find, so there they are read from
     its source."""
-    found = [test for test in doctest.DocTestFinder().find(module) if test.examples]
-    if found or module.__file__ is None or module.__file__.endswith(".py"):
-        return found
+    if module.__file__ is None or module.__file__.endswith(".py"):
+        return [test for test in doctest.DocTestFinder().find(module) if test.examples]
+    found = []
     path = Path(module.__file__).parent / f"{module.__name__.rpartition('.')[2]}.py"
     tree = ast.parse(path.read_text(encoding="utf-8"))
     parser = doctest.DocTestParser()

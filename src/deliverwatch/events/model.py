@@ -138,6 +138,33 @@ class Event:
         self.raw_json = raw_json
         self.raw_at = raw_at
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # pickle and copy rebuild an event through __init__: a compiled class (setup.py) has
+        # no other way to fill its fields.
+        return (
+            Event,
+            (
+                self.event_id,
+                self.provider,
+                self.type,
+                self.timestamp,
+                self.recipient,
+                self.recipient_domain,
+                self.mailbox_provider,
+                self.sending_domain,
+                self.message_id,
+                self.bounce_class,
+                self.smtp_status,
+                self.diagnostic,
+                self.tags,
+                self.campaign,
+                self.ip,
+                self.raw,
+                self.raw_json,
+                self.raw_at,
+            ),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,

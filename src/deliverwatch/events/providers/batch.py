@@ -45,7 +45,7 @@ _WHERE_COUNT: Final = 1024
 _WHERE: Final = [f"item {index}" for index in range(_WHERE_COUNT)]
 
 
-# Compiled (setup.py); the other providers, plain Python, derive from it.
+# Compiled (setup.py); providers that stay plain Python derive from it too.
 @mypyc_attr(allow_interpreted_subclasses=True)
 class BatchProvider(Provider):
     """A provider whose request body holds items (a JSON array, or one JSON object)."""
