@@ -32,21 +32,35 @@ COMPILED = [
 ]
 #: The shared library of the group (``deliverwatch.native.GROUP`` says the same).
 GROUP = "deliverwatch_native"
-NO_COMPILE = "DELIVERWATCH_NO_COMPILE"
+NO_COMPILE = "DELIVERWATCH_NO_COMPILE"  # configfile.NO_COMPILE_ENV says the same
+ROOT = Path(__file__).resolve().parent
 
 
 class BuildAllOrNone(build_ext):
-    """Generates the C code only when extensions are built (setup.py runs several times an
-    install), and keeps all of the compiled modules or none: each module's library only
-    points into the group's, so a partial build would leave modules that cannot be imported,
-    or old code behind new shims."""
+    """Keeps all of the compiled modules or none: each module's library only points into
+    the group's, so a partial build would leave modules that cannot be imported, or old code
+    behind new shims. The C code is generated whenever the command is set up (other commands
+    ask it for its sources too); compiled files are removed only when it builds."""
 
     def finalize_options(self) -> None:
-        self.distribution.ext_modules = self._generated()
+        self.generated = self._generated()
+        # The placeholder keeps build_ext running when the modules stay plain: its run()
+        # removes what an earlier build compiled.
+        self.distribution.ext_modules = self.generated or placeholder()
         super().finalize_options()
 
+    def run(self) -> None:
+        inplace = bool(self.inplace)  # an editable install's build sets it too
+        self._remove_built(inplace)  # an earlier build's, which this one may not replace
+        if not self.generated:
+            return
+        try:
+            super().run()
+        except Exception as exc:  # no compiler, no headers: CompileError, LinkError, …
+            self._remove_built(inplace)
+            _plain(f"they could not be built ({type(exc).__name__}: {exc})")
+
     def _generated(self) -> list[Extension]:
-        _remove_built()  # an earlier build's, which a failure would leave behind
         if os.environ.get(NO_COMPILE, "") not in ("", "0"):
             return _plain(f"{NO_COMPILE} is set")
         try:
@@ -66,23 +80,16 @@ class BuildAllOrNone(build_ext):
         except (Exception, SystemExit) as exc:  # mypycify exits on a type error
             return _plain(f"mypyc failed ({type(exc).__name__}: {exc})")
 
-    def run(self) -> None:
-        try:
-            super().run()
-        except Exception as exc:  # no compiler, no headers: CompileError, LinkError, …
-            _remove_built()
-            for path in self.get_outputs():
-                Path(path).unlink(missing_ok=True)
-            self.extensions = _plain(f"the C compiler failed ({type(exc).__name__}: {exc})")
-
-
-def _remove_built() -> None:
-    for path in Path("src").rglob("*.so"):
-        path.unlink()
+    def _remove_built(self, inplace: bool) -> None:
+        places = [Path(self.build_lib)] + ([ROOT / "src"] if inplace else [])
+        for place in places:
+            for suffix in ("*.so", "*.pyd"):
+                for path in place.rglob(suffix):
+                    path.unlink()
 
 
 def _plain(why: str) -> list[Extension]:
-    print(f"deliverwatch: installing plain Python modules: {why}", file=sys.stderr)
+    print(f"deliverwatch: the hot path stays plain Python: {why}", file=sys.stderr)
     return []
 
 

@@ -102,6 +102,7 @@ def main() -> None:
         events = get_provider(provider).iter_file(io.BytesIO(text.encode()), source)
         for batch in RowMaker(None, compress=True).batches(events, 700):
             digest.update(repr(batch.to_wire()).encode())  # values: see test_native
+    source = SourceSettings(name="t", provider="generic")
     try:
         list(get_provider("generic").iter_file(io.BytesIO(b'{"type": "sent"}\n'), source))
     except PayloadError as exc:

@@ -21,6 +21,7 @@ import pytest
 
 from deliverwatch import native
 from deliverwatch.config import load_config
+from deliverwatch.configfile import NO_COMPILE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,6 +83,8 @@ def test_sources_edited_after_compiling_are_found(tmp_path: Path) -> None:
     assert sorted(native.compiled_files(root)) == [edited, fresh]
     assert native.stale_modules(root) == [edited]
     # A module's code is in the group's library: an older one is stale code too.
+    write(tmp_path / f"{native.GROUP}__mypyc.cpython-39-x86_64-linux-gnu.so", -1)  # not ours
+    assert native.stale_modules(root) == [edited]
     write(tmp_path / f"{native.GROUP}__mypyc{suffix}", -1)
     assert native.stale_modules(root) == [edited, fresh]
 
@@ -89,9 +92,12 @@ def test_sources_edited_after_compiling_are_found(tmp_path: Path) -> None:
 def test_the_switch_is_not_a_setting(tmp_path: Path) -> None:
     path = tmp_path / "deliverwatch.yaml"
     path.write_text("database_url: sqlite:///x.db\n")
-    config = load_config(path, env={native.PURE_ENV: "1"})
-    assert config == load_config(path, env={})
+    plain = load_config(path, env={})
+    for name in (native.PURE_ENV, NO_COMPILE_ENV):
+        assert load_config(path, env={name: "1"}) == plain
 
 
-def test_the_group_is_named_alike_in_the_build_and_at_run_time() -> None:
-    assert f'GROUP = "{native.GROUP}"' in (ROOT / "setup.py").read_text()
+def test_the_build_and_the_package_name_things_alike() -> None:
+    setup = (ROOT / "setup.py").read_text()
+    assert f'GROUP = "{native.GROUP}"' in setup
+    assert f'NO_COMPILE = "{NO_COMPILE_ENV}"' in setup

@@ -13,8 +13,10 @@ from pathlib import Path
 ENV_PREFIX = "DELIVERWATCH_"
 #: Run the plain Python modules where the hot path is compiled (``deliverwatch.native``).
 PURE_ENV = f"{ENV_PREFIX}PURE_PYTHON"
-#: Variables of the prefix that are not settings: the file to read, and how to run.
-ENV_NOT_SETTINGS = frozenset({f"{ENV_PREFIX}CONFIG", PURE_ENV})
+#: Install without compiling the hot path (setup.py's NO_COMPILE).
+NO_COMPILE_ENV = f"{ENV_PREFIX}NO_COMPILE"
+#: Variables of the prefix that are not settings: the file to read, how to build and run.
+ENV_NOT_SETTINGS = frozenset({f"{ENV_PREFIX}CONFIG", PURE_ENV, NO_COMPILE_ENV})
 DEFAULT_CONFIG_NAMES = ("deliverwatch.yaml", "deliverwatch.yml")
 DEFAULT_DATABASE_URL = "sqlite:///deliverwatch.db"
 

@@ -100,13 +100,19 @@ def stale_modules(root: Path | None = None) -> list[Path]:
     groups = [
         path.stat().st_mtime
         for path in root.parent.glob(f"{GROUP}__mypyc.*")
-        if path.name.endswith(tuple(EXTENSION_SUFFIXES))
+        if path.name.removeprefix(f"{GROUP}__mypyc") in EXTENSION_SUFFIXES
     ]
     return sorted(
         source
         for source, native in compiled_files(root).items()
         if source.stat().st_mtime > min([native.stat().st_mtime, *groups])
     )
+
+
+def in_source_tree() -> bool:
+    """Whether the package runs from its checkout (an editable install), where a source can
+    be edited after it was compiled; an installed wheel's file times say nothing of that."""
+    return (Path(__file__).parents[2] / "setup.py").is_file()
 
 
 def describe() -> str:
