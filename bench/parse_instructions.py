@@ -23,7 +23,9 @@ SendGrid file of ``ingest_file.py``:
     .venv/bin/python bench/parse_instructions.py --phases insert
     .venv/bin/python bench/parse_instructions.py --phases reader --format generic
 
-Needs valgrind (Debian: ``apt-get install valgrind``); about 20 s a phase.
+Needs valgrind (Debian: ``apt-get install valgrind``); about 20 s a phase. The counts are of
+the code as that tree runs it: its compiled modules where it has them (setup.py; the first
+line printed says which), its plain ones with ``DELIVERWATCH_PURE_PYTHON=1``.
 """
 
 from __future__ import annotations
@@ -198,6 +200,15 @@ def main() -> None:
         parser.error("--format generic counts the reader only: add --phases reader")
     sys.path.insert(0, str(ROOT / "bench"))
     from ingest_file import generate
+
+    described = subprocess.run(
+        [sys.executable, "-c", "from deliverwatch import native; print(native.describe())"],
+        env={**os.environ, "PYTHONPATH": str(args.src)},
+        capture_output=True,
+        text=True,
+    )
+    # A checkout from before the compiled modules has no deliverwatch.native.
+    print(f"{args.src}: {described.stdout.strip() or 'plain Python modules'}")
 
     with tempfile.TemporaryDirectory(prefix="dw-instr-") as tmp:
         path = Path(tmp) / f"{args.format}.json"
