@@ -21,6 +21,11 @@ DEFAULT_CONFIG_NAMES = ("deliverwatch.yaml", "deliverwatch.yml")
 DEFAULT_DATABASE_URL = "sqlite:///deliverwatch.db"
 
 
+def pure_python_requested(env: Mapping[str, str]) -> bool:
+    """Whether :data:`PURE_ENV` asks for the plain modules (set, and not ``0``)."""
+    return env.get(PURE_ENV, "") not in ("", "0")
+
+
 def config_path(path: Path | None, env: Mapping[str, str]) -> Path | None:
     """The config file: ``path``, else ``DELIVERWATCH_CONFIG``, else ./deliverwatch.yaml if
     present; None without one."""

@@ -25,6 +25,7 @@ from importlib.machinery import (
 from pathlib import Path
 from types import ModuleType
 
+from deliverwatch import configfile
 from deliverwatch.configfile import PURE_ENV
 
 PACKAGE = __name__.rpartition(".")[0]
@@ -65,7 +66,7 @@ def use_sources_only() -> None:
 
 
 def pure_python_requested() -> bool:
-    return os.environ.get(PURE_ENV, "") not in ("", "0")
+    return configfile.pure_python_requested(os.environ)
 
 
 def compiled_modules() -> list[str]:
